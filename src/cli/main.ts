@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { runCheckConfig } from './check-config.js';
+import { runHashPassword } from './hash-password.js';
+import { runDaemonCommand } from './run.js';
+import { runSimCommand } from '../sim/cli.js';
+
+const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
+
+Usage:
+  pmta-agent run [--config FILE]            start the daemon
+  pmta-agent check-config [--config FILE]   validate the config file
+  pmta-agent sim --smtp HOST:PORT --acct-dir DIR [options]
+                                            run the PowerMTA simulator
+  pmta-agent hash-password                  read a password on stdin, print its hash
+
+Config path: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json.
+Each command answers --help. Exit codes: 0 ok, 1 failure, 2 usage error.
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  run: runDaemonCommand,
+  'check-config': runCheckConfig,
+  sim: runSimCommand,
+  'hash-password': runHashPassword,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = commands[cmd];
+  if (!run) {
+    process.stderr.write(`pmta-agent: unknown command '${cmd}'\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`pmta-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

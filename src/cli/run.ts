@@ -1,0 +1,45 @@
+import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
+import { startDaemon } from '../daemon.js';
+import { parse, withUsage } from './args.js';
+
+const USAGE = 'Usage: pmta-agent run [--config FILE]\nStarts the daemon (SMTP ingress, quota gate, spool dispatcher).\n';
+
+export function runDaemonCommand(argv: string[]): Promise<number> {
+  return withUsage(USAGE, async () => {
+    const { values } = parse(argv, { config: { type: 'string' } });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const file = resolveConfigPath(values.config as string | undefined);
+    let cfg;
+    try {
+      cfg = loadConfig(file);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+    const daemon = await startDaemon(cfg);
+    return new Promise<number>((resolve) => {
+      const shutdown = (signal: string) => {
+        daemon.log.info('daemon.signal', { signal });
+        daemon.stop().then(
+          () => {
+            // A lingering socket must not keep a stopped daemon alive under systemd.
+            setTimeout(() => process.exit(0), 2_000).unref();
+            resolve(0);
+          },
+          (err) => {
+            daemon.log.error('daemon.stop_failed', { error: err as Error });
+            resolve(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+  });
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length} problem(s)\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+/** Config path per the contract: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? env.PMTA_AGENT_CONFIG ?? 'config/pmta-agent.json';
+}
+
+export function parseConfig(raw: unknown, file = '<config>'): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      file,
+      result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  return result.data;
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`(file): cannot read: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`(file): not valid JSON: ${(err as Error).message}`]);
+  }
+  const cfg = parseConfig(raw, file);
+  // Relative paths in the file are relative to the file, so the daemon behaves the same from any cwd.
+  const base = path.dirname(path.resolve(file));
+  cfg.store.stateDir = path.resolve(base, cfg.store.stateDir);
+  if (cfg.store.sqlitePath) cfg.store.sqlitePath = path.resolve(base, cfg.store.sqlitePath);
+  if (cfg.spool.dir) cfg.spool.dir = path.resolve(base, cfg.spool.dir);
+  if (cfg.smtp.tls.key) cfg.smtp.tls.key = path.resolve(base, cfg.smtp.tls.key);
+  if (cfg.smtp.tls.cert) cfg.smtp.tls.cert = path.resolve(base, cfg.smtp.tls.cert);
+  return cfg;
+}
+
+export function sqlitePathOf(cfg: Config): string {
+  return cfg.store.sqlitePath ?? path.join(cfg.store.stateDir, 'pmta-agent.db');
+}
+
+export function spoolDirOf(cfg: Config): string {
+  return cfg.spool.dir ?? path.join(cfg.store.stateDir, 'spool');
+}

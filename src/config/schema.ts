@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { IP_STATES } from '../types.js';
+
+// Every key has a default so `config/pmta-agent.example.json` can show them all and a
+// minimal file still starts. The schema is the single source of the config's shape.
+
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a hostname');
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
+const port = z.number().int().min(0).max(65535);
+const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes');
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as Europe/Paris');
+
+export const smtpUserSchema = z
+  .object({
+    username: z.string().min(2).max(255),
+    password: z.string().min(2).optional(),
+    passwordHash: z.string().startsWith('scrypt$', 'must come from `pmta-agent hash-password`').optional(),
+  })
+  .strict()
+  .refine((u) => (u.password === undefined) !== (u.passwordHash === undefined), {
+    message: 'give exactly one of password or passwordHash',
+  });
+
+export const ipSchema = z
+  .object({
+    address: ipv4,
+    hostname: hostname,
+    state: z.enum(IP_STATES).default('warming'),
+    /** First warmup day, in warmup.timezone. Defaults to the day the agent first sees the IP. */
+    warmupStart: day.optional(),
+  })
+  .strict();
+
+export const tenantSchema = z
+  .object({
+    id: z.number().int().positive(),
+    slug,
+    name: z.string().min(1),
+    users: z.array(smtpUserSchema).min(1),
+    domains: z.array(hostname.transform((d) => d.toLowerCase())).min(1),
+    ips: z.array(ipSchema).default([]),
+    spool: z
+      .object({
+        maxMessages: z.number().int().positive().optional(),
+        maxBytes: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    smtp: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(2525),
+        /** Name announced in the greeting and EHLO reply. */
+        hostname: z.string().default('pmta-agent.local'),
+        maxMessageBytes: z.number().int().positive().default(50 * 1024 * 1024),
+        maxClients: z.number().int().positive().default(200),
+        maxRecipients: z.number().int().positive().default(1000),
+        socketTimeoutMs: z.number().int().positive().default(60_000),
+        /** How long a checked password stays cached: MailWizz reconnects for every message by default. */
+        authCacheTtlMs: z.number().int().nonnegative().default(600_000),
+        tls: z
+          .object({ key: z.string().nullable().default(null), cert: z.string().nullable().default(null) })
+          .strict()
+          .default({ key: null, cert: null })
+          .refine((t) => (t.key === null) === (t.cert === null), { message: 'give both key and cert, or neither' }),
+      })
+      .strict()
+      .prefault({}),
+    api: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(8725),
+        token: z.string().min(16, 'must be at least 16 characters').default('change-me-change-me'),
+      })
+      .strict()
+      .prefault({}),
+    pmta: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(25),
+        /** Pooled connections to PowerMTA's injection listener. */
+        maxConnections: z.number().int().positive().default(20),
+        maxMessagesPerConnection: z.number().int().positive().default(1000),
+        connectTimeoutMs: z.number().int().positive().default(5_000),
+        /** Longer than this for any reply and PowerMTA counts as slow: the message is spooled. */
+        replyTimeoutMs: z.number().int().positive().default(30_000),
+        configPath: z.string().default('/etc/pmta/pmta-agent.conf'),
+        reloadCommand: z.string().default('pmta reload'),
+        accountingDir: z.string().default('/var/log/pmta'),
+      })
+      .strict()
+      .prefault({}),
+    store: z
+      .object({
+        /** State directory: SQLite file, spool, DKIM keys unless set elsewhere. */
+        stateDir: z.string().default('./data'),
+        sqlitePath: z.string().nullable().default(null),
+        redisUrl: z.string().nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
+    ledger: z
+      .object({
+        /** A reservation not committed or released by then is given back (crash, dropped session). */
+        reservationTtlMs: z.number().int().positive().default(900_000),
+        sweepIntervalMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    spool: z
+      .object({
+        dir: z.string().nullable().default(null),
+        maxMessagesPerTenant: z.number().int().positive().default(1_000_000),
+        maxBytesPerTenant: z.number().int().positive().default(20 * 1024 * 1024 * 1024),
+        maxAgeHours: z.number().positive().default(72),
+        dispatchIntervalMs: z.number().int().positive().default(1_000),
+        concurrency: z.number().int().positive().default(8),
+        /** After PowerMTA fails, wait this long before the dispatcher tries again. */
+        retryBackoffMs: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    warmup: z
+      .object({
+        timezone: timeZone.default('UTC'),
+        steps: z
+          .array(z.object({ days: z.number().int().positive(), dailyCap: z.number().int().nonnegative() }).strict())
+          .min(1)
+          .default([
+            { days: 7, dailyCap: 50 },
+            { days: 7, dailyCap: 200 },
+            { days: 7, dailyCap: 500 },
+            { days: 7, dailyCap: 1500 },
+            { days: 7, dailyCap: 5000 },
+          ]),
+        activeDailyCap: z.number().int().nonnegative().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    alerts: z
+      .object({
+        webhookUrl: z.string().url().nullable().default(null),
+        telegram: z
+          .object({ botToken: z.string(), chatId: z.string() })
+          .strict()
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
+      .strict()
+      .prefault({}),
+    tenants: z.array(tenantSchema).default([]),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = { id: new Map<number, number>(), slug: new Map<string, number>(), user: new Map<string, string>(), ip: new Map<string, string>(), domain: new Map<string, string>() };
+    cfg.tenants.forEach((t, i) => {
+      if (seen.id.has(t.id)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant id ${t.id}` });
+      seen.id.set(t.id, i);
+      if (seen.slug.has(t.slug)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'slug'], message: `duplicate tenant slug ${t.slug}` });
+      seen.slug.set(t.slug, i);
+      t.users.forEach((u, j) => {
+        const other = seen.user.get(u.username);
+        if (other) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'users', j, 'username'], message: `already used by tenant ${other}` });
+        seen.user.set(u.username, t.slug);
+      });
+      t.ips.forEach((ip, j) => {
+        const other = seen.ip.get(ip.address);
+        if (other) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'ips', j, 'address'], message: `already belongs to tenant ${other}` });
+        seen.ip.set(ip.address, t.slug);
+      });
+      t.domains.forEach((d, j) => {
+        const other = seen.domain.get(d);
+        if (other) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'domains', j], message: `already belongs to tenant ${other}` });
+        seen.domain.set(d, t.slug);
+      });
+    });
+    const steps = cfg.warmup.steps;
+    for (let i = 1; i < steps.length; i++) {
+      if (steps[i]!.dailyCap < steps[i - 1]!.dailyCap)
+        ctx.addIssue({ code: 'custom', path: ['warmup', 'steps', i, 'dailyCap'], message: 'warmup caps must not decrease' });
+    }
+    const last = steps[steps.length - 1];
+    if (last && cfg.warmup.activeDailyCap < last.dailyCap)
+      ctx.addIssue({ code: 'custom', path: ['warmup', 'activeDailyCap'], message: 'must be at least the last warmup step' });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type TenantConfig = z.output<typeof tenantSchema>;
+export type IpConfig = z.output<typeof ipSchema>;

@@ -1,0 +1,109 @@
+import { createReadStream } from 'node:fs';
+import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { HeaderStamper } from '../stamp/stamper.js';
+import { jobIdFor } from '../stamp/headers.js';
+
+export interface PmtaTarget {
+  host: string;
+  port: number;
+  maxConnections: number;
+  maxMessagesPerConnection: number;
+  connectTimeoutMs: number;
+  replyTimeoutMs: number;
+  /** Name we announce in EHLO to PowerMTA. */
+  clientName: string;
+}
+
+export interface ForwardRequest {
+  file: string;
+  mailFrom: string;
+  rcptTo: string[];
+  vmta: string;
+  /** X-Job when the message names no campaign (tenant slug and date). */
+  jobFallback: string;
+}
+
+export type ForwardOutcome =
+  | { kind: 'accepted'; response: string; accepted: string[]; rejected: Array<{ rcpt: string; code: number; response: string }> }
+  | { kind: 'refused'; code: number; response: string }
+  | { kind: 'unavailable'; reason: string; code?: number };
+
+/**
+ * The one way a message reaches PowerMTA, used by the fast path and the spool
+ * dispatcher alike: the stored message is streamed from disk through the header
+ * stamper into a pooled SMTP connection (nodemailer), never held in memory.
+ */
+export class Forwarder {
+  private transport: Transporter;
+
+  constructor(private readonly target: PmtaTarget) {
+    const options = {
+      pool: true,
+      host: target.host,
+      port: target.port,
+      secure: false,
+      ignoreTLS: true, // loopback injection; PowerMTA's <source> decides what is allowed
+      name: target.clientName,
+      maxConnections: target.maxConnections,
+      maxMessages: target.maxMessagesPerConnection,
+      connectionTimeout: target.connectTimeoutMs,
+      greetingTimeout: target.replyTimeoutMs,
+      socketTimeout: target.replyTimeoutMs,
+      logger: false,
+    };
+    this.transport = nodemailer.createTransport(options);
+  }
+
+  async forward(req: ForwardRequest): Promise<ForwardOutcome> {
+    const source = createReadStream(req.file);
+    const stamper = new HeaderStamper((info) => ({ vmta: req.vmta, job: jobIdFor(info, req.jobFallback) }));
+    source.on('error', (err) => stamper.destroy(err));
+    const raw = source.pipe(stamper);
+    try {
+      const info = (await this.transport.sendMail({ envelope: { from: req.mailFrom, to: req.rcptTo }, raw })) as {
+        response?: string;
+        accepted?: Array<string | { address: string }>;
+        rejected?: Array<string | { address: string }>;
+        rejectedErrors?: Array<{ recipient?: string; responseCode?: number; response?: string }>;
+      };
+      const rejected = (info.rejectedErrors ?? []).map((e) => ({
+        rcpt: e.recipient ?? '',
+        code: e.responseCode ?? 550,
+        response: e.response ?? '',
+      }));
+      // A recipient deferred by PowerMTA (4xx at RCPT) was not taken: report it so the caller spools it.
+      return {
+        kind: 'accepted',
+        response: info.response ?? '250 OK',
+        accepted: (info.accepted ?? []).map(addr),
+        rejected,
+      };
+    } catch (e) {
+      return classify(e as NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string });
+    } finally {
+      source.destroy();
+    }
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+function addr(a: string | { address: string }): string {
+  return typeof a === 'string' ? a : a.address;
+}
+
+/**
+ * Only a 5xx about this message (its sender, recipients or content) is a real
+ * refusal to pass on; anything else (connection refused, timeout, a 4xx, a 5xx
+ * greeting) means PowerMTA cannot take it now, and the message is spooled.
+ */
+function classify(err: NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string }): ForwardOutcome {
+  const code = err.responseCode;
+  const aboutMessage = err.command === 'MAIL FROM' || err.command === 'RCPT TO' || err.command === 'DATA';
+  if (code && code >= 500 && aboutMessage) return { kind: 'refused', code, response: err.response ?? err.message };
+  const reason = code ? `PowerMTA answered ${err.response ?? code}` : `PowerMTA unreachable (${err.code ?? 'error'}: ${err.message})`;
+  return code ? { kind: 'unavailable', reason, code } : { kind: 'unavailable', reason };
+}

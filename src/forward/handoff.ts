@@ -1,0 +1,129 @@
+import { promises as fsp } from 'node:fs';
+import type { Granted } from '../gate/gate.js';
+import type { QuotaLedger } from '../ledger/ledger.js';
+import type { Logger } from '../log/logger.js';
+import type { TenantRecord } from '../tenants/registry.js';
+import type { Clock } from '../types.js';
+import type { Forwarder } from './forwarder.js';
+import type { PmtaHealth } from './pmta-health.js';
+import type { Spool, SpoolMeta } from './spool.js';
+
+/** A message fully received and written to a temp file, with what the gate decided per recipient. */
+export interface Received {
+  id: string;
+  tenant: TenantRecord;
+  file: string;
+  size: number;
+  mailFrom: string;
+  messageId: string | null;
+  /** Recipients holding a reservation, all on one IP. */
+  granted: Array<{ rcpt: string; grant: Granted }>;
+  /** Recipients without quota now, and why. */
+  deferred: string[];
+  deferReason: string;
+  arrivedAt: Date;
+}
+
+export type HandOffResult =
+  | { kind: 'forwarded'; response: string; vmta: string; spooled: number }
+  | { kind: 'spooled'; id: string; reason: string }
+  | { kind: 'refused'; code: number; response: string }
+  | { kind: 'spool-full'; limit: string };
+
+export interface HandOffDeps {
+  forwarder: Forwarder;
+  spool: Spool;
+  ledger: QuotaLedger;
+  health: PmtaHealth;
+  clock: Clock;
+  log: Logger;
+  spoolLimits(tenant: TenantRecord): { maxMessages: number; maxBytes: number };
+  jobFallback(tenant: TenantRecord): string;
+}
+
+/**
+ * The fast path after DATA: forward what holds quota, spool what does not (or
+ * what PowerMTA cannot take now). Quota is committed only on PowerMTA's 250 and
+ * released on every other outcome.
+ */
+export async function handOff(deps: HandOffDeps, msg: Received): Promise<HandOffResult> {
+  const toSpool = [...msg.deferred];
+  let reason = msg.deferReason;
+  let forwarded: { response: string; vmta: string } | null = null;
+
+  const first = msg.granted[0];
+  if (first && deps.health.isDown()) {
+    for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
+    toSpool.push(...msg.granted.map((g) => g.rcpt));
+    reason = `PowerMTA unavailable (${deps.health.lastError ?? 'recent failure'})`;
+  } else if (first) {
+    const vmta = first.grant.ip.vmta;
+    const outcome = await deps.forwarder.forward({
+      file: msg.file,
+      mailFrom: msg.mailFrom,
+      rcptTo: msg.granted.map((g) => g.rcpt),
+      vmta,
+      jobFallback: deps.jobFallback(msg.tenant),
+    });
+    switch (outcome.kind) {
+      case 'accepted': {
+        deps.health.succeeded();
+        const accepted = new Set(outcome.accepted.map((a) => a.toLowerCase()));
+        for (const g of msg.granted) {
+          if (accepted.has(g.rcpt.toLowerCase())) await deps.ledger.commit(g.grant.reservation);
+          else await deps.ledger.release(g.grant.reservation);
+        }
+        for (const r of outcome.rejected) {
+          // A 4xx for one recipient: PowerMTA will take it later, so it waits in the spool.
+          if (r.code < 500) toSpool.push(r.rcpt);
+          else deps.log.warn('forward.rcpt_refused', { tenant: msg.tenant.slug, messageId: msg.messageId, rcpt: r.rcpt, reply: r.response });
+        }
+        if (outcome.rejected.some((r) => r.code < 500)) reason = 'PowerMTA deferred some recipients';
+        forwarded = { response: outcome.response, vmta };
+        break;
+      }
+      case 'refused':
+        for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
+        if (toSpool.length === 0) {
+          await fsp.rm(msg.file, { force: true });
+          return { kind: 'refused', code: outcome.code, response: outcome.response };
+        }
+        deps.log.warn('forward.refused', { tenant: msg.tenant.slug, messageId: msg.messageId, reply: outcome.response });
+        break;
+      case 'unavailable':
+        deps.health.failed(outcome.reason);
+        for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
+        toSpool.push(...msg.granted.map((g) => g.rcpt));
+        reason = outcome.reason;
+        break;
+    }
+  }
+
+  if (toSpool.length === 0) {
+    await fsp.rm(msg.file, { force: true });
+    return { kind: 'forwarded', response: forwarded!.response, vmta: forwarded!.vmta, spooled: 0 };
+  }
+  const meta: SpoolMeta = {
+    id: msg.id,
+    tenant: msg.tenant.slug,
+    mailFrom: msg.mailFrom,
+    rcptTo: toSpool,
+    arrivedAt: msg.arrivedAt.toISOString(),
+    reason,
+    messageId: msg.messageId,
+    size: msg.size,
+    attempts: 0,
+    lastError: null,
+  };
+  if (!forwarded) {
+    // Nothing reached PowerMTA yet, so the limit can still refuse the whole message.
+    const limit = deps.spool.overLimit(msg.tenant.slug, msg.size, deps.spoolLimits(msg.tenant));
+    if (limit) {
+      await fsp.rm(msg.file, { force: true });
+      return { kind: 'spool-full', limit };
+    }
+  }
+  await deps.spool.admit(msg.file, meta);
+  if (forwarded) return { kind: 'forwarded', response: forwarded.response, vmta: forwarded.vmta, spooled: toSpool.length };
+  return { kind: 'spooled', id: msg.id, reason };
+}

@@ -1,0 +1,242 @@
+import { createWriteStream, readFileSync, promises as fsp } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { AuthCache } from '../auth/password.js';
+import type { Config } from '../config/schema.js';
+import type { Gate, Granted } from '../gate/gate.js';
+import type { QuotaLedger } from '../ledger/ledger.js';
+import type { Logger } from '../log/logger.js';
+import type { Registry, TenantRecord } from '../tenants/registry.js';
+import type { Clock } from '../types.js';
+import { handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
+import { Spool } from '../forward/spool.js';
+import { HeaderScanner } from '../stamp/scanner.js';
+import { useOwnEnhancedCodes } from './enhanced-codes.js';
+import { replies, SmtpReplyError, type Reply } from './replies.js';
+
+export interface IngressDeps extends HandOffDeps {
+  registry: Registry;
+  gate: Gate;
+  ledger: QuotaLedger;
+  authCache: AuthCache;
+  clock: Clock;
+  log: Logger;
+}
+
+interface SessionUser {
+  tenant: string;
+  username: string;
+}
+
+/** Envelope state of the transaction in progress on one connection. */
+interface Transaction {
+  tenant: TenantRecord;
+  granted: Array<{ rcpt: string; grant: Granted }>;
+  deferred: string[];
+  deferReason: string;
+}
+
+export interface Ingress {
+  server: SMTPServer;
+  listen(): Promise<{ host: string; port: number }>;
+  /** Sessions currently open. */
+  sessions(): number;
+  close(): Promise<void>;
+}
+
+export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
+  useOwnEnhancedCodes();
+  const txs = new Map<string, Transaction>();
+  let open = 0;
+  const fail = (reply: Reply) => new SmtpReplyError(reply);
+
+  const releaseTx = async (sessionId: string) => {
+    const tx = txs.get(sessionId);
+    txs.delete(sessionId);
+    if (tx) for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
+  };
+
+  const tenantOf = (session: SMTPServerSession): TenantRecord | undefined => {
+    const user = session.user as SessionUser | undefined;
+    return user ? deps.registry.tenant(user.tenant) : undefined;
+  };
+
+  const tls = cfg.tls.key && cfg.tls.cert ? { key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) } : null;
+
+  const server = new SMTPServer({
+    name: cfg.hostname,
+    banner: 'pmta-agent ESMTP',
+    logger: false,
+    secure: false,
+    ...(tls ?? {}),
+    // STARTTLS only with real certificates: Symfony's mailer upgrades whenever it is offered.
+    disabledCommands: tls ? [] : ['STARTTLS'],
+    authMethods: ['PLAIN', 'LOGIN'],
+    // AUTH is required, but checked at MAIL FROM so the reply is the contract's 530 5.7.0.
+    authOptional: true,
+    allowInsecureAuth: true,
+    size: cfg.maxMessageBytes,
+    maxClients: cfg.maxClients,
+    maxRecipients: cfg.maxRecipients,
+    socketTimeout: cfg.socketTimeoutMs,
+    closeTimeout: 5_000,
+    // Loopback clients (MailWizz) have no useful PTR; a lookup per connection only adds latency.
+    disableReverseLookup: true,
+
+    onConnect(session, cb) {
+      open++;
+      cb();
+    },
+
+    onAuth(auth, session, cb) {
+      const username = auth.username ?? '';
+      const user = deps.registry.user(username);
+      const check = user ? deps.authCache.check(username, auth.password ?? '', user.passwordHash) : Promise.resolve(false);
+      check.then(
+        (ok) => {
+          if (!ok || !user) {
+            deps.log.warn('smtp.auth_failed', { session: session.id, username, remote: session.remoteAddress });
+            return cb(fail(replies.badCredentials()));
+          }
+          deps.log.debug('smtp.auth_ok', { session: session.id, username, tenant: user.tenant });
+          cb(null, { user: { tenant: user.tenant, username } satisfies SessionUser });
+        },
+        (err) => {
+          deps.log.error('smtp.auth_error', { session: session.id, username, error: err as Error });
+          cb(fail(replies.badCredentials()));
+        },
+      );
+    },
+
+    onMailFrom(address, session, cb) {
+      (async () => {
+        await releaseTx(session.id); // a transaction abandoned with RSET or a new MAIL
+        const tenant = tenantOf(session);
+        if (!tenant) throw fail(replies.authRequired());
+        const domain = address.address.split('@').pop()?.toLowerCase() ?? '';
+        if (!tenant.domains.has(domain)) {
+          deps.log.warn('smtp.sender_refused', { session: session.id, tenant: tenant.slug, mailFrom: address.address });
+          throw fail(replies.senderNotAllowed(domain));
+        }
+        txs.set(session.id, { tenant, granted: [], deferred: [], deferReason: '' });
+      })().then(() => cb(), cb);
+    },
+
+    onRcptTo(address, session, cb) {
+      (async () => {
+        const tx = txs.get(session.id);
+        if (!tx) throw fail(replies.authRequired());
+        const first = tx.granted[0];
+        const grant = await deps.gate.reserve(tx.tenant, 1, first?.grant.ip.address);
+        if (grant) {
+          tx.granted.push({ rcpt: address.address, grant });
+          return;
+        }
+        if (tx.granted.length === 0 && tx.deferred.length === 0) {
+          // Checked here, while MailWizz can still be told, not after it sent the body.
+          const limit = deps.spool.overLimit(tx.tenant.slug, 0, deps.spoolLimits(tx.tenant));
+          if (limit) {
+            deps.log.error('spool.limit_reached', { tenant: tx.tenant.slug, limit });
+            throw fail(replies.spoolFull(tx.tenant.slug, limit));
+          }
+        }
+        tx.deferred.push(address.address);
+        tx.deferReason ||= first ? `IP ${first.grant.ip.address} has no quota left for more recipients` : await deps.gate.whyNoQuota(tx.tenant);
+      })().then(() => cb(), cb);
+    },
+
+    onData(stream, session, cb) {
+      (async (): Promise<string> => {
+        const tx = txs.get(session.id);
+        txs.delete(session.id);
+        const arrivedAt = deps.clock.now();
+        const id = Spool.newId(arrivedAt);
+        const file = deps.spool.tmpPathFor(id);
+        const scanner = new HeaderScanner();
+        try {
+          await pipeline(stream, scanner, createWriteStream(file));
+        } catch (err) {
+          await fsp.rm(file, { force: true });
+          if (tx) for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
+          deps.log.error('smtp.data_failed', { session: session.id, error: err as Error });
+          throw fail(replies.localError());
+        }
+        if (!tx) {
+          await fsp.rm(file, { force: true });
+          throw fail(replies.authRequired());
+        }
+        if (stream.sizeExceeded) {
+          await fsp.rm(file, { force: true });
+          for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
+          throw fail(replies.tooBig(cfg.maxMessageBytes));
+        }
+        const messageId = scanner.info?.messageId ?? null;
+        const result = await handOff(deps, {
+          id,
+          tenant: tx.tenant,
+          file,
+          size: stream.byteLength,
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          messageId,
+          granted: tx.granted,
+          deferred: tx.deferred,
+          deferReason: tx.deferReason,
+          arrivedAt,
+        });
+        const reply = replyFor(result, tx.tenant.slug);
+        deps.log.info('smtp.message', {
+          session: session.id,
+          tenant: tx.tenant.slug,
+          messageId,
+          rcpts: session.envelope.rcptTo.map((r) => r.address),
+          size: stream.byteLength,
+          path: result.kind,
+          ip: tx.granted[0]?.grant.ip.address ?? null,
+          vmta: result.kind === 'forwarded' ? result.vmta : null,
+          reason: result.kind === 'spooled' ? result.reason : undefined,
+          reply: `${reply.code} ${reply.text}`,
+        });
+        if (reply.code !== 250) throw fail(reply);
+        return reply.text;
+      })().then(
+        (text) => cb(null, text),
+        (err) => cb(err instanceof SmtpReplyError ? err : fail(replies.localError())),
+      );
+    },
+
+    onClose(session) {
+      open = Math.max(0, open - 1);
+      void releaseTx(session.id);
+    },
+  });
+
+  server.on('error', (err) => deps.log.error('smtp.server_error', { error: err }));
+
+  return {
+    server,
+    sessions: () => open,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.server.once('error', reject);
+        server.listen(cfg.port, cfg.host, () => {
+          server.server.off('error', reject);
+          const a = server.server.address();
+          resolve({ host: cfg.host, port: typeof a === 'object' && a ? a.port : cfg.port });
+        });
+      }),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function replyFor(result: HandOffResult, tenant: string): Reply {
+  switch (result.kind) {
+    case 'forwarded':
+      return replies.forwarded(result.response);
+    case 'spooled':
+      return replies.queued(result.id, result.reason);
+    case 'refused':
+      return replies.pmtaRefused(result.code, result.response);
+    case 'spool-full':
+      return replies.spoolFull(tenant, result.limit);
+  }
+}

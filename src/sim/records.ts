@@ -1,0 +1,111 @@
+// The accounting records PowerMTA would log for one accepted message, given
+// how the simulator has been told each recipient's mailbox behaves.
+import { formatPmtaTime } from './acct-csv.js';
+
+/** TEST-NET-1: a documentation address, never a real MX. */
+export const SIM_MX_IP = '192.0.2.1';
+const ESMTP_FEATURES = 'PIPELINING,8BITMIME,SIZE';
+
+export interface RecordBehaviour {
+  bounceDomains: ReadonlySet<string>;
+  deferDomains: ReadonlySet<string>;
+  complainAddresses: ReadonlySet<string>;
+}
+
+export interface AcceptedMessage {
+  mailFrom: string;
+  rcptTo: string[];
+  vmta: string;
+  job: string | null;
+  messageId: string | null;
+  size: number;
+  receivedAt: Date;
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/** `<slug>-<a>-<b>-<c>-<d>` → `a.b.c.d`; anything else (IPv6 names included) → ''. */
+export function ipFromVmta(vmta: string): string {
+  const m = /-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})$/.exec(vmta);
+  if (!m) return '';
+  const parts = m.slice(1, 5);
+  return parts.every((p) => Number(p) <= 255) ? parts.join('.') : '';
+}
+
+/**
+ * One record per recipient (`d`, `b` or `t`), plus an `f` after the `d` of a
+ * complaining address. A bouncing domain wins over a deferring one, and a
+ * bounced or deferred recipient cannot complain: it never got the message.
+ */
+export function recordsFor(msg: AcceptedMessage, b: RecordBehaviour, now: Date): Array<Record<string, string>> {
+  const out: Array<Record<string, string>> = [];
+  const logged = formatPmtaTime(now);
+  const queued = formatPmtaTime(msg.receivedAt);
+  const headers = { 'header_Message-Id': msg.messageId ?? '', 'header_X-Job': msg.job ?? '' };
+  for (const rcpt of msg.rcptTo) {
+    const domain = domainOf(rcpt);
+    const base: Record<string, string> = {
+      timeLogged: logged,
+      timeQueued: queued,
+      orig: msg.mailFrom,
+      rcpt,
+      dsnMta: `mx.${domain} (${SIM_MX_IP})`,
+      srcType: 'smtp',
+      srcMta: 'agent (127.0.0.1)',
+      dlvType: 'smtp',
+      dlvSourceIp: ipFromVmta(msg.vmta),
+      dlvDestinationIp: SIM_MX_IP,
+      dlvEsmtpAvailable: ESMTP_FEATURES,
+      dlvSize: String(msg.size),
+      vmta: msg.vmta,
+      jobId: msg.job ?? '',
+      queue: `${domain}/${msg.vmta}`,
+      ...headers,
+    };
+    if (b.bounceDomains.has(domain)) {
+      out.push({
+        ...base,
+        type: 'b',
+        dsnAction: 'failed',
+        dsnStatus: '5.1.1',
+        dsnDiag: `smtp;550 5.1.1 <${rcpt}>: Recipient address rejected: User unknown`,
+        bounceCat: 'bad-mailbox',
+      });
+    } else if (b.deferDomains.has(domain)) {
+      out.push({
+        ...base,
+        type: 't',
+        dsnAction: 'delayed',
+        dsnStatus: '4.7.1',
+        dsnDiag: `smtp;451 4.7.1 <${rcpt}>: Recipient address rejected: Try again later`,
+      });
+    } else {
+      out.push({
+        ...base,
+        type: 'd',
+        dsnAction: 'relayed',
+        dsnStatus: '2.0.0',
+        dsnDiag: 'smtp;250 2.0.0 OK',
+      });
+      if (b.complainAddresses.has(rcpt.toLowerCase())) {
+        out.push({
+          type: 'f',
+          timeLogged: logged,
+          orig: msg.mailFrom,
+          rcpt,
+          vmta: msg.vmta,
+          jobId: msg.job ?? '',
+          feedbackType: 'abuse',
+          format: 'arf',
+          userAgent: 'pmta-sim-fbl/1.0',
+          reportingMta: `dns; fbl.${domain}`,
+          reportedDomain: domainOf(msg.mailFrom),
+          ...headers,
+        });
+      }
+    }
+  }
+  return out;
+}

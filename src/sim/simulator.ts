@@ -1,0 +1,276 @@
+// A real SMTP server on loopback that stands in for PowerMTA's injection
+// listener (`process-x-virtual-mta yes`) and writes PowerMTA-style accounting.
+import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { systemClock, type Clock } from '../types.js';
+import { ACCT_COLUMNS, formatRecord } from './acct-csv.js';
+import { AcctWriter } from './acct-writer.js';
+import { HeaderBlockReader } from './headers.js';
+import { domainOf, recordsFor, type RecordBehaviour } from './records.js';
+
+export interface SimOptions {
+  host?: string;
+  port?: number;
+  acctDir: string;
+  bounceDomains?: string[];
+  complainAddresses?: string[];
+  deferDomains?: string[];
+  /** Addresses, or `@domain` for a whole domain: refused at RCPT TO. */
+  rejectRcpts?: string[];
+  slowMs?: number;
+  deferAll?: boolean;
+  keepMessages?: boolean;
+  clock?: Clock;
+  log?: (line: string) => void;
+}
+
+export interface ReceivedMessage {
+  mailFrom: string;
+  rcptTo: string[];
+  /** The first `X-Virtual-MTA` value. */
+  vmta: string;
+  vmtaHeaderCount: number;
+  job: string | null;
+  messageId: string | null;
+  size: number;
+  sha256: string;
+  raw?: Buffer;
+  receivedAt: Date;
+}
+
+type Behaviour = Pick<SimOptions, 'bounceDomains' | 'complainAddresses' | 'deferDomains' | 'rejectRcpts' | 'slowMs' | 'deferAll'>;
+
+export interface Simulator {
+  readonly host: string;
+  readonly port: number;
+  readonly received: ReceivedMessage[];
+  configure(patch: Partial<Behaviour>): void;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  rotate(): Promise<string>;
+  close(): Promise<void>;
+}
+
+const MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
+
+interface Rules extends RecordBehaviour {
+  rejectAddresses: Set<string>;
+  rejectDomains: Set<string>;
+  slowMs: number;
+  deferAll: boolean;
+}
+
+function smtpError(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+const lower = (xs: string[]): Set<string> => new Set(xs.map((x) => x.trim().toLowerCase()));
+const domains = (xs: string[]): Set<string> => new Set(xs.map((x) => x.trim().toLowerCase().replace(/^@/, '')));
+
+class PmtaSimulator implements Simulator {
+  readonly host: string;
+  readonly received: ReceivedMessage[] = [];
+  private boundPort: number;
+  private readonly server: SMTPServer;
+  private readonly sockets = new Set<Socket>();
+  private readonly clock: Clock;
+  private readonly keep: boolean;
+  private readonly log: (line: string) => void;
+  private rules: Rules = {
+    bounceDomains: new Set(),
+    deferDomains: new Set(),
+    complainAddresses: new Set(),
+    rejectAddresses: new Set(),
+    rejectDomains: new Set(),
+    slowMs: 0,
+    deferAll: false,
+  };
+  private listening = false;
+  private closed = false;
+  /** Bumped by stop(): work begun before it is dropped, as if the process had died. */
+  private generation = 0;
+
+  constructor(
+    opts: SimOptions,
+    private readonly acct: AcctWriter,
+  ) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.boundPort = opts.port ?? 0;
+    this.clock = opts.clock ?? systemClock;
+    this.keep = opts.keepMessages ?? true;
+    this.log = opts.log ?? (() => undefined);
+    this.configure(opts);
+    this.server = new SMTPServer({
+      name: 'pmta-sim',
+      banner: 'PowerMTA simulator',
+      logger: false,
+      authOptional: true,
+      // PowerMTA's injection listener is plain SMTP on a trusted network.
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      hideENHANCEDSTATUSCODES: true,
+      disableReverseLookup: true,
+      size: MAX_MESSAGE_BYTES,
+      maxClients: 1000,
+      onRcptTo: (address, _session, cb) => cb(this.checkRcpt(address.address)),
+      onData: (stream, session, cb) => {
+        this.handleData(stream, session).then(
+          (reply) => cb(null, reply),
+          (err: Error) => cb(err),
+        );
+      },
+    });
+    this.server.on('error', (err: Error) => this.emit('sim.error', { message: err.message }));
+    this.server.server.on('connection', (sock: Socket) => {
+      this.sockets.add(sock);
+      sock.once('close', () => this.sockets.delete(sock));
+    });
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  configure(patch: Partial<Behaviour>): void {
+    const r = { ...this.rules };
+    if (patch.bounceDomains) r.bounceDomains = domains(patch.bounceDomains);
+    if (patch.deferDomains) r.deferDomains = domains(patch.deferDomains);
+    if (patch.complainAddresses) r.complainAddresses = lower(patch.complainAddresses);
+    if (patch.rejectRcpts) {
+      const all = patch.rejectRcpts.map((x) => x.trim().toLowerCase());
+      r.rejectAddresses = new Set(all.filter((x) => !x.startsWith('@')));
+      r.rejectDomains = domains(all.filter((x) => x.startsWith('@')));
+    }
+    if (patch.slowMs !== undefined) r.slowMs = Math.max(0, patch.slowMs);
+    if (patch.deferAll !== undefined) r.deferAll = patch.deferAll;
+    // Replaced whole so a message in flight sees one consistent set of rules.
+    this.rules = r;
+  }
+
+  async start(): Promise<void> {
+    if (this.closed) throw new Error('simulator is closed');
+    if (this.listening) return;
+    const srv = this.server.server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        srv.off('listening', onListening);
+        reject(err);
+      };
+      const onListening = (): void => {
+        srv.off('error', onError);
+        resolve();
+      };
+      srv.once('error', onError);
+      srv.once('listening', onListening);
+      srv.listen(this.boundPort, this.host);
+    });
+    this.boundPort = (srv.address() as AddressInfo).port;
+    this.listening = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    this.generation++;
+    const closed = new Promise<void>((resolve) => this.server.server.close(() => resolve()));
+    // server.close() alone waits for clients to leave; PowerMTA going away does not.
+    for (const sock of this.sockets) sock.destroy();
+    await closed;
+  }
+
+  rotate(): Promise<string> {
+    return this.acct.rotate(this.clock.now());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.stop();
+    this.closed = true;
+    await this.acct.close();
+  }
+
+  private checkRcpt(address: string): Error | undefined {
+    const addr = address.toLowerCase();
+    if (this.rules.rejectAddresses.has(addr) || this.rules.rejectDomains.has(domainOf(addr))) {
+      return smtpError(550, `5.1.1 <${address}>: Recipient address rejected: User unknown`);
+    }
+    return undefined;
+  }
+
+  private async handleData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const generation = this.generation;
+    const hash = createHash('sha256');
+    const headers = new HeaderBlockReader();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+      headers.push(chunk);
+      if (this.keep) chunks.push(chunk);
+    }
+    if (stream.sizeExceeded) {
+      this.emit('sim.refused', { code: 552, reason: 'too big', size });
+      throw smtpError(552, `5.3.4 Message exceeds fixed maximum message size ${MAX_MESSAGE_BYTES}`);
+    }
+
+    if (this.rules.slowMs > 0) await delay(this.rules.slowMs);
+    if (generation !== this.generation) throw smtpError(421, '4.3.2 Service shutting down');
+    const rules = this.rules;
+    if (rules.deferAll) {
+      this.emit('sim.refused', { code: 451, reason: 'defer-all' });
+      throw smtpError(451, '4.3.0 Temporary failure, try again later');
+    }
+
+    const fields = headers.headers();
+    const values = (name: string): string[] => fields.filter(([n]) => n === name).map(([, v]) => v);
+    const vmtas = values('x-virtual-mta');
+    const vmta = vmtas[0];
+    if (vmta === undefined) {
+      this.emit('sim.refused', { code: 550, reason: 'no X-Virtual-MTA' });
+      throw smtpError(550, '5.7.1 X-Virtual-MTA header required');
+    }
+
+    const msg: ReceivedMessage = {
+      mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      rcptTo: session.envelope.rcptTo.map((a) => a.address),
+      vmta,
+      vmtaHeaderCount: vmtas.length,
+      job: values('x-job')[0] ?? null,
+      messageId: values('message-id')[0] ?? null,
+      size,
+      sha256: hash.digest('hex'),
+      receivedAt: this.clock.now(),
+    };
+    if (this.keep) msg.raw = Buffer.concat(chunks, size);
+    this.received.push(msg);
+
+    const lines = recordsFor(msg, rules, this.clock.now()).map((r) => formatRecord(ACCT_COLUMNS, r));
+    try {
+      // Replying only once the records are in the file lets tests read them right after the 250.
+      await this.acct.append(lines);
+    } catch (err) {
+      this.emit('sim.error', { message: `accounting write failed: ${(err as Error).message}` });
+    }
+    const queueId = randomBytes(6).toString('hex').toUpperCase();
+    this.emit('sim.received', { queueId, vmta, job: msg.job, messageId: msg.messageId, rcpts: msg.rcptTo, size });
+    return `2.0.0 Ok: queued as ${queueId}`;
+  }
+
+  private emit(event: string, fields: Record<string, unknown>): void {
+    this.log(JSON.stringify({ event, ...fields }));
+  }
+}
+
+export async function startSimulator(opts: SimOptions): Promise<Simulator> {
+  const acct = await AcctWriter.open(opts.acctDir, ACCT_COLUMNS.join(','));
+  const sim = new PmtaSimulator(opts, acct);
+  try {
+    await sim.start();
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+  return sim;
+}

@@ -1,0 +1,81 @@
+// Stamps routing headers onto a message stream on its way to PowerMTA.
+//
+// Only the header block is buffered (bounded by maxHeaderBytes); once it is
+// stamped, every later chunk is passed on as received, so the body of a
+// message MailWizz DKIM-signed reaches PowerMTA byte for byte.
+import { Transform, type TransformCallback } from 'node:stream';
+import { DEFAULT_MAX_HEADER_BYTES, HeaderCollector, type CollectedHeader } from './collect.js';
+import { parseHeaders, stampHeaderBlock, type HeaderInfo } from './headers.js';
+
+export type MakeStamp = (info: HeaderInfo) => { vmta: string; job: string };
+
+export interface HeaderStamperOptions {
+  /** Largest header block held in memory; default 1 MiB. */
+  maxHeaderBytes?: number;
+}
+
+export class HeaderStamper extends Transform {
+  /** The parsed headers, once the header block has been seen. */
+  info: HeaderInfo | null = null;
+  private readonly collector: HeaderCollector;
+  private passing = false;
+
+  constructor(
+    private readonly makeStamp: MakeStamp,
+    opts: HeaderStamperOptions = {},
+  ) {
+    super();
+    this.collector = new HeaderCollector(opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.passing) {
+      cb(null, chunk);
+      return;
+    }
+    try {
+      const header = this.collector.push(chunk);
+      if (header !== null) this.emitStamped(header);
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      // The stream ended with no empty line (or it was never reached): the
+      // whole message is header block without a body. It still gets stamped,
+      // since PowerMTA routes it like any other.
+      const header = this.passing ? null : this.collector.end();
+      if (header !== null) this.emitStamped(header);
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  private emitStamped(header: CollectedHeader): void {
+    this.passing = true;
+    const info = parseHeaders(header.block.toString('utf8'));
+    this.info = info;
+    const stamp = this.makeStamp(info);
+    // latin1 maps each byte to one char and back, so header bytes that are
+    // not valid UTF-8 survive the string round trip unchanged; the values
+    // we add are encoded as UTF-8 bytes.
+    const block = header.block.toString('latin1');
+    const eol = block.includes('\n') ? undefined : (header.eol ?? '\r\n');
+    const stamped = stampHeaderBlock(
+      block,
+      { vmta: utf8AsLatin1(stamp.vmta), job: utf8AsLatin1(stamp.job) },
+      info.xJob !== null,
+      eol,
+    );
+    this.push(Buffer.from(stamped, 'latin1'));
+    for (const b of header.rest) this.push(b);
+  }
+}
+
+function utf8AsLatin1(s: string): string {
+  return Buffer.from(s, 'utf8').toString('latin1');
+}

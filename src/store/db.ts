@@ -1,0 +1,73 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+// Ordered migrations; the index + 1 is the schema version kept in user_version.
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE tenants (
+    id INTEGER PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL
+  );
+  CREATE TABLE smtp_users (
+    username TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    password_hash TEXT NOT NULL
+  );
+  CREATE TABLE domains (
+    domain TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE
+  );
+  CREATE TABLE ips (
+    address TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    hostname TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('warming','active','paused','retired')),
+    warmup_start TEXT NOT NULL,
+    -- the state the config file last declared: a change there wins, otherwise the stored state stands
+    config_state TEXT,
+    state_reason TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE quota_usage (
+    ip TEXT NOT NULL,
+    day TEXT NOT NULL,
+    committed INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ip, day)
+  );
+  CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    ip TEXT NOT NULL,
+    day TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX reservations_expiry ON reservations(expires_at);
+  `,
+];
+
+export function openDb(file: string): Db {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  // WAL lets readers (API, CLI) run beside the writer; busy_timeout covers a second process.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
