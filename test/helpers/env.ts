@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,7 +95,7 @@ let seq = 0;
 /** A MailWizz-like campaign message: CRLF, Message-ID, Feedback-ID. */
 export function campaignMessage(opts: { from?: string; to?: string; body?: string; extraHeaders?: string[] } = {}): { raw: string; messageId: string } {
   seq++;
-  const messageId = `<${(seq.toString(16) + 'a'.repeat(40)).slice(0, 40)}@${SOS.domain}>`;
+  const messageId = `<${seq.toString(16).padStart(8, '0')}${randomBytes(16).toString('hex')}@${SOS.domain}>`;
   const headers = [
     `From: SOS <${opts.from ?? `news@${SOS.domain}`}>`,
     `To: <${opts.to ?? 'jean@example.net'}>`,

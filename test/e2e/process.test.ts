@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { startSimulator } from '../../src/sim/simulator.js';
+import { peakRss, spawnDaemon } from '../helpers/child.js';
+import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
+
+function processConfig(stateDir: string, pmtaPort: number, extra: { concurrency?: number } = {}) {
+  return {
+    smtp: { port: 0 },
+    pmta: { port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 5000 },
+    store: { stateDir },
+    spool: { dispatchIntervalMs: 50, retryBackoffMs: 200, concurrency: extra.concurrency ?? 4 },
+    log: { level: 'info' },
+    tenants: [
+      {
+        id: 1,
+        slug: 'sos-expat',
+        name: 'SOS-Expat',
+        users: [{ username: 'sos-expat', password: 'secret-sos-1' }],
+        domains: ['sos-mail.com'],
+        ips: [{ address: '45.123.10.1', hostname: 'mail1.sos-mail.com', state: 'active' }],
+      },
+    ],
+  };
+}
+
+describe('the daemon as a process', () => {
+  it('killed with SIGKILL while the dispatcher drains the spool, then restarted: nothing is lost, duplicates only from hand-offs in flight', async () => {
+    const { dir, cleanup } = tmpDir();
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
+    const concurrency = 4;
+    const cfg = processConfig(path.join(dir, 'state'), sim.port, { concurrency });
+    let daemon = await spawnDaemon(path.join(dir, 'config.json'), cfg);
+    try {
+      await sim.stop();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const m = campaignMessage({ to: `r${i}@example.net` });
+        const r = await send(daemon.port, { to: `r${i}@example.net`, raw: m.raw });
+        assert.ok(r.ok && /Queued/.test(r.response), JSON.stringify(r));
+        ids.push(m.messageId);
+      }
+      // A slow PowerMTA keeps hand-offs in flight when the kill comes.
+      sim.configure({ slowMs: 150 });
+      await sim.start();
+      await waitFor(() => sim.received.length >= 10, 20_000, 'draining started');
+      daemon.proc.kill('SIGKILL');
+      assert.equal(await daemon.exited, 'SIGKILL');
+      const beforeRestart = sim.received.length;
+      assert.ok(beforeRestart < 40, `still draining at the kill (${beforeRestart} of 40 arrived)`);
+
+      sim.configure({ slowMs: 0 });
+      daemon = await spawnDaemon(path.join(dir, 'config.json'), cfg);
+      await waitFor(() => new Set(sim.received.map((m) => m.messageId)).size >= 40, 20_000, 'all delivered after restart');
+      await new Promise((r) => setTimeout(r, 300));
+      const counts = new Map<string, number>();
+      for (const m of sim.received) counts.set(m.messageId!, (counts.get(m.messageId!) ?? 0) + 1);
+      for (const id of ids) assert.ok(counts.has(id), `${id} delivered`);
+      const duplicates = [...counts.values()].reduce((a, n) => a + n - 1, 0);
+      assert.ok(duplicates <= concurrency, `${duplicates} duplicates, at most the dispatcher's concurrency (${concurrency})`);
+      assert.equal(sim.received.length, 40 + duplicates);
+    } finally {
+      daemon.proc.kill('SIGTERM');
+      await daemon.exited;
+      await sim.close();
+      cleanup();
+    }
+  });
+
+  it('forwards a 10 MB message intact, and a message three times larger costs the daemon no more memory', async () => {
+    const { dir, cleanup } = tmpDir();
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct'), keepMessages: false });
+    const daemon = await spawnDaemon(path.join(dir, 'config.json'), processConfig(path.join(dir, 'state'), sim.port));
+    try {
+      const line = 'y'.repeat(998) + '\r\n';
+      const bigMessage = (mb: number) => campaignMessage({ body: line.repeat(Math.ceil((mb * 1024 * 1024) / line.length)) }).raw;
+      const stamp = `X-Virtual-MTA: sos-expat-45-123-10-1\r\nX-Job: cmp123\r\n`;
+      const ten = bigMessage(10);
+      const r = await send(daemon.port, { raw: ten });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(sim.received[0]!.sha256, createHash('sha256').update(stamp + ten).digest('hex'));
+      // The first large message grows the heap and stream buffers to their working size;
+      // after that, a message held whole would add at least its own 30 MB to the peak.
+      const afterTen = await peakRss(daemon.proc.pid!);
+      const thirty = bigMessage(30);
+      assert.ok((await send(daemon.port, { raw: thirty })).ok);
+      assert.equal(sim.received[1]!.sha256, createHash('sha256').update(stamp + thirty).digest('hex'));
+      const growth = (await peakRss(daemon.proc.pid!)) - afterTen;
+      assert.ok(growth < 10 * 1024 * 1024, `peak RSS grew by ${(growth / 1048576).toFixed(1)} MB for a 30 MB message`);
+    } finally {
+      daemon.proc.kill('SIGTERM');
+      await daemon.exited;
+      await sim.close();
+      cleanup();
+    }
+  });
+});
