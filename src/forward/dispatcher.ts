@@ -142,13 +142,10 @@ export class Dispatcher {
     const held = grants.filter((g) => g !== null);
     const rcpts = entry.meta.rcptTo.slice(0, held.length);
     const vmta = held[0]!.ip.vmta;
-    const outcome = await forwarder.forward({
-      file: entry.emlPath,
-      mailFrom: entry.meta.mailFrom,
-      rcptTo: rcpts,
-      vmta,
-      jobFallback: this.deps.jobFallback(tenant),
-    });
+    const outcome = await forwarder.forwardFile(
+      { mailFrom: entry.meta.mailFrom, rcptTo: rcpts, vmta, jobFallback: this.deps.jobFallback(tenant) },
+      entry.emlPath,
+    );
     const base = { tenant: tenant.slug, spoolId: entry.meta.id, messageId: entry.meta.messageId, vmta, rcpts };
     if (outcome.kind === 'unavailable') {
       for (const g of held) await ledger.release(g.reservation);

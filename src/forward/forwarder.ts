@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { HeaderStamper } from '../stamp/stamper.js';
@@ -16,7 +17,6 @@ export interface PmtaTarget {
 }
 
 export interface ForwardRequest {
-  file: string;
   mailFrom: string;
   rcptTo: string[];
   vmta: string;
@@ -55,8 +55,18 @@ export class Forwarder {
     this.transport = nodemailer.createTransport(options);
   }
 
-  async forward(req: ForwardRequest): Promise<ForwardOutcome> {
-    const source = createReadStream(req.file);
+  /** A message already on disk (the spool). */
+  async forwardFile(req: ForwardRequest, file: string): Promise<ForwardOutcome> {
+    const source = createReadStream(file);
+    try {
+      return await this.forward(req, source);
+    } finally {
+      source.destroy();
+    }
+  }
+
+  /** A message as it streams in (the fast path), or from disk. */
+  async forward(req: ForwardRequest, source: Readable): Promise<ForwardOutcome> {
     const stamper = new HeaderStamper((info) => ({ vmta: req.vmta, job: jobIdFor(info, req.jobFallback) }));
     source.on('error', (err) => stamper.destroy(err));
     const raw = source.pipe(stamper);
@@ -82,7 +92,8 @@ export class Forwarder {
     } catch (e) {
       return classify(e as NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string });
     } finally {
-      source.destroy();
+      source.unpipe(stamper);
+      stamper.destroy();
     }
   }
 

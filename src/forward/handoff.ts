@@ -4,7 +4,7 @@ import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
-import type { Forwarder } from './forwarder.js';
+import type { ForwardOutcome, ForwardRequest, Forwarder } from './forwarder.js';
 import type { PmtaHealth } from './pmta-health.js';
 import type { Spool, SpoolMeta } from './spool.js';
 
@@ -12,6 +12,7 @@ import type { Spool, SpoolMeta } from './spool.js';
 export interface Received {
   id: string;
   tenant: TenantRecord;
+  /** The message as received, complete on disk. */
   file: string;
   size: number;
   mailFrom: string;
@@ -41,30 +42,30 @@ export interface HandOffDeps {
   jobFallback(tenant: TenantRecord): string;
 }
 
+/** Whether the fast path should try PowerMTA for this transaction, and how. */
+export function forwardPlan(deps: HandOffDeps, tenant: TenantRecord, mailFrom: string, granted: Received['granted']): ForwardRequest | null {
+  const first = granted[0];
+  if (!first || deps.health.isDown()) return null;
+  return { mailFrom, rcptTo: granted.map((g) => g.rcpt), vmta: first.grant.ip.vmta, jobFallback: deps.jobFallback(tenant) };
+}
+
 /**
- * The fast path after DATA: forward what holds quota, spool what does not (or
- * what PowerMTA cannot take now). Quota is committed only on PowerMTA's 250 and
- * released on every other outcome.
+ * The fast path after DATA: settle the quota by what PowerMTA answered
+ * (committed only on its 250, released on every other outcome) and spool what
+ * had no quota or what PowerMTA could not take now.
  */
-export async function handOff(deps: HandOffDeps, msg: Received): Promise<HandOffResult> {
+export async function handOff(deps: HandOffDeps, msg: Received, outcome: ForwardOutcome | null): Promise<HandOffResult> {
   const toSpool = [...msg.deferred];
   let reason = msg.deferReason;
   let forwarded: { response: string; vmta: string } | null = null;
 
   const first = msg.granted[0];
-  if (first && deps.health.isDown()) {
+  if (first && !outcome) {
     for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
     toSpool.push(...msg.granted.map((g) => g.rcpt));
     reason = `PowerMTA unavailable (${deps.health.lastError ?? 'recent failure'})`;
-  } else if (first) {
+  } else if (first && outcome) {
     const vmta = first.grant.ip.vmta;
-    const outcome = await deps.forwarder.forward({
-      file: msg.file,
-      mailFrom: msg.mailFrom,
-      rcptTo: msg.granted.map((g) => g.rcpt),
-      vmta,
-      jobFallback: deps.jobFallback(msg.tenant),
-    });
     switch (outcome.kind) {
       case 'accepted': {
         deps.health.succeeded();
@@ -85,7 +86,7 @@ export async function handOff(deps: HandOffDeps, msg: Received): Promise<HandOff
       case 'refused':
         for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
         if (toSpool.length === 0) {
-          await fsp.rm(msg.file, { force: true });
+          await fsp.unlink(msg.file);
           return { kind: 'refused', code: outcome.code, response: outcome.response };
         }
         deps.log.warn('forward.refused', { tenant: msg.tenant.slug, messageId: msg.messageId, reply: outcome.response });
@@ -100,7 +101,7 @@ export async function handOff(deps: HandOffDeps, msg: Received): Promise<HandOff
   }
 
   if (toSpool.length === 0) {
-    await fsp.rm(msg.file, { force: true });
+    await fsp.unlink(msg.file);
     return { kind: 'forwarded', response: forwarded!.response, vmta: forwarded!.vmta, spooled: 0 };
   }
   const meta: SpoolMeta = {
@@ -119,7 +120,7 @@ export async function handOff(deps: HandOffDeps, msg: Received): Promise<HandOff
     // Nothing reached PowerMTA yet, so the limit can still refuse the whole message.
     const limit = deps.spool.overLimit(msg.tenant.slug, msg.size, deps.spoolLimits(msg.tenant));
     if (limit) {
-      await fsp.rm(msg.file, { force: true });
+      await fsp.unlink(msg.file);
       return { kind: 'spool-full', limit };
     }
   }

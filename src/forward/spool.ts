@@ -49,8 +49,9 @@ export class Spool {
   }
 
   static newId(now: Date): string {
-    // Time first so directory listings sort by arrival; random tail for uniqueness.
-    return `${now.getTime().toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`;
+    // Time first so listings sort by arrival; a per-process random prefix and a
+    // counter keep ids unique across processes without a random draw per message.
+    return `${now.getTime().toString(36).padStart(9, '0')}-${ID_PREFIX}${(idCounter++).toString(36)}`;
   }
 
   async init(): Promise<void> {
@@ -164,6 +165,9 @@ export class Spool {
     return this.bytes.get(tenant) ?? 0;
   }
 }
+
+const ID_PREFIX = randomBytes(4).toString('hex');
+let idCounter = 0;
 
 function safeName(s: string): string {
   return s.replace(/[^a-z0-9-]/gi, '_');

@@ -1,5 +1,4 @@
-import { createWriteStream, readFileSync, promises as fsp } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { readFileSync, promises as fsp } from 'node:fs';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { AuthCache } from '../auth/password.js';
 import type { Config } from '../config/schema.js';
@@ -8,9 +7,9 @@ import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
 import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
-import { handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
+import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
+import { teeToFile } from '../forward/tee.js';
 import { Spool } from '../forward/spool.js';
-import { HeaderScanner } from '../stamp/scanner.js';
 import { useOwnEnhancedCodes } from './enhanced-codes.js';
 import { replies, SmtpReplyError, type Reply } from './replies.js';
 
@@ -152,9 +151,11 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
         const arrivedAt = deps.clock.now();
         const id = Spool.newId(arrivedAt);
         const file = deps.spool.tmpPathFor(id);
-        const scanner = new HeaderScanner();
+        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const plan = tx ? forwardPlan(deps, tx.tenant, mailFrom, tx.granted) : null;
+        let teed;
         try {
-          await pipeline(stream, scanner, createWriteStream(file));
+          teed = await teeToFile(stream, file, plan && ((s) => deps.forwarder.forward(plan, s)));
         } catch (err) {
           await fsp.rm(file, { force: true });
           if (tx) for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
@@ -166,30 +167,35 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           throw fail(replies.authRequired());
         }
         if (stream.sizeExceeded) {
+          // Too big for us means too big for PowerMTA's limit too; whatever it said, it is refused.
           await fsp.rm(file, { force: true });
           for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
           throw fail(replies.tooBig(cfg.maxMessageBytes));
         }
-        const messageId = scanner.info?.messageId ?? null;
-        const result = await handOff(deps, {
-          id,
-          tenant: tx.tenant,
-          file,
-          size: stream.byteLength,
-          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          messageId,
-          granted: tx.granted,
-          deferred: tx.deferred,
-          deferReason: tx.deferReason,
-          arrivedAt,
-        });
+        const messageId = teed.info?.messageId ?? null;
+        const result = await handOff(
+          deps,
+          {
+            id,
+            tenant: tx.tenant,
+            file,
+            size: teed.size,
+            mailFrom,
+            messageId,
+            granted: tx.granted,
+            deferred: tx.deferred,
+            deferReason: tx.deferReason,
+            arrivedAt,
+          },
+          teed.outcome,
+        );
         const reply = replyFor(result, tx.tenant.slug);
         deps.log.info('smtp.message', {
           session: session.id,
           tenant: tx.tenant.slug,
           messageId,
           rcpts: session.envelope.rcptTo.map((r) => r.address),
-          size: stream.byteLength,
+          size: teed.size,
           path: result.kind,
           ip: tx.granted[0]?.grant.ip.address ?? null,
           vmta: result.kind === 'forwarded' ? result.vmta : null,

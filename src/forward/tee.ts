@@ -1,0 +1,68 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { HeaderCollector } from '../stamp/collect.js';
+import { parseHeaders, type HeaderInfo } from '../stamp/headers.js';
+import type { ForwardOutcome } from './forwarder.js';
+
+export interface Teed {
+  size: number;
+  info: HeaderInfo | null;
+  /** null when no forward was attempted. */
+  outcome: ForwardOutcome | null;
+}
+
+/**
+ * Receives a message into `file` and, when `forward` is given, streams it to
+ * PowerMTA at the same time. If PowerMTA fails mid-message its branch is
+ * dropped and the file still gets every byte, so the message can be spooled
+ * without ever having been held in memory. The file is not fsynced here: only
+ * a message that goes to the spool needs that, and the spool does it.
+ */
+export async function teeToFile(
+  source: Readable,
+  file: string,
+  forward: ((stream: Readable) => Promise<ForwardOutcome>) | null,
+): Promise<Teed> {
+  const toFile = createWriteStream(file);
+  const headers = new HeaderCollector();
+  let info: HeaderInfo | null = null;
+  let size = 0;
+  let toPmta: PassThrough | null = null;
+  let outcome: Promise<ForwardOutcome> | null = null;
+  let pmtaDone = false;
+  if (forward) {
+    toPmta = new PassThrough();
+    outcome = forward(toPmta).finally(() => {
+      pmtaDone = true;
+    });
+  }
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (info === null) {
+        const block = headers.push(chunk);
+        if (block) info = parseHeaders(block.block.toString('utf8'));
+      }
+      toFile.write(chunk);
+      if (toPmta && !pmtaDone) toPmta.write(chunk);
+      // Check the flags after each wait: a 'drain' that fired while we waited on the other branch is gone.
+      if (toPmta && !pmtaDone && toPmta.writableNeedDrain) await Promise.race([once(toPmta, 'drain'), outcome]);
+      if (toFile.writableNeedDrain) await once(toFile, 'drain');
+    }
+    if (info === null) {
+      const block = headers.end();
+      if (block) info = parseHeaders(block.block.toString('utf8'));
+    }
+    toFile.end();
+    await finished(toFile);
+  } catch (err) {
+    toFile.destroy();
+    toPmta?.destroy(err as Error);
+    if (outcome) await outcome.catch(() => undefined);
+    throw err;
+  }
+  if (toPmta && !pmtaDone) toPmta.end();
+  return { size, info, outcome: outcome ? await outcome : null };
+}
