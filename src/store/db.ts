@@ -48,6 +48,18 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX reservations_expiry ON reservations(expires_at);
   `,
+  `
+  -- who changed what, for IP state changes and other operator actions
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT
+  );
+  CREATE INDEX audit_log_subject ON audit_log(subject, at);
+  `,
 ];
 
 export function openDb(file: string): Db {
