@@ -3,6 +3,9 @@ import type { Db } from '../store/db.js';
 import type { DayKey, IpAddress } from '../types.js';
 import type { IpUsage, QuotaLedger, Reservation } from './ledger.js';
 
+/** How long a swept reservation is remembered for a late commit. */
+const EXPIRED_KEPT_MS = 24 * 3600 * 1000;
+
 interface ReservationRow {
   id: string;
   ip: string;
@@ -28,16 +31,19 @@ export class SqliteLedger implements QuotaLedger {
         'UPDATE quota_usage SET reserved = reserved + @n WHERE ip = @ip AND day = @day AND committed + reserved + @n <= @cap',
       ),
       insertRes: db.prepare('INSERT INTO reservations (id, ip, day, n, expires_at) VALUES (@id, @ip, @day, @n, @expires)'),
-      deleteRes: db.prepare('DELETE FROM reservations WHERE id = ? RETURNING id, ip, day, n, expires_at'),
+      deleteRes: db.prepare('DELETE FROM reservations WHERE id = ? RETURNING id, ip, day, n, expires_at, state'),
       settle: db.prepare(
         'UPDATE quota_usage SET reserved = MAX(0, reserved - @n), committed = committed + @used WHERE ip = @ip AND day = @day',
       ),
       addCommitted: db.prepare(
         'INSERT INTO quota_usage (ip, day, committed) VALUES (@ip, @day, @used) ON CONFLICT (ip, day) DO UPDATE SET committed = committed + @used',
       ),
-      expired: db.prepare('DELETE FROM reservations WHERE expires_at <= ? RETURNING id, ip, day, n, expires_at'),
+      expired: db.prepare(
+        "UPDATE reservations SET state = 'expired' WHERE state = 'held' AND expires_at <= ? RETURNING id, ip, day, n, expires_at",
+      ),
+      purge: db.prepare("DELETE FROM reservations WHERE state = 'expired' AND expires_at <= ?"),
       usage: db.prepare('SELECT ip, committed, reserved FROM quota_usage WHERE day = ?'),
-      all: db.prepare('SELECT id, ip, day, n, expires_at FROM reservations ORDER BY expires_at'),
+      all: db.prepare("SELECT id, ip, day, n, expires_at FROM reservations WHERE state = 'held' ORDER BY expires_at"),
     };
     this.reserveTx = db.transaction((ip: string, day: string, n: number, cap: number, expires: number) => {
       this.stmts.ensureRow.run(ip, day);
@@ -46,21 +52,23 @@ export class SqliteLedger implements QuotaLedger {
       this.stmts.insertRes.run({ id, ip, day, n, expires });
       return id;
     });
-    this.settleTx = db.transaction((id: string, used: number | null, fallback: Reservation) => {
-      const row = this.stmts.deleteRes.get(id) as ReservationRow | undefined;
-      if (row) {
-        this.stmts.settle.run({ ip: row.ip, day: row.day, n: row.n, used: used === null ? 0 : Math.min(used, row.n) });
-      } else if (used !== null && used > 0) {
-        // The reservation already expired and was swept, yet PowerMTA took the mail:
-        // it was sent, so it counts. Keep TTLs well above the forward timeout to avoid this.
-        this.stmts.addCommitted.run({ ip: fallback.ip, day: fallback.day, used: Math.min(used, fallback.n) });
-        return 'late';
+    this.settleTx = db.transaction((id: string, used: number | null) => {
+      const row = this.stmts.deleteRes.get(id) as (ReservationRow & { state: string }) | undefined;
+      if (!row) return 'settled-before';
+      const n = used === null ? 0 : Math.min(used, row.n);
+      if (row.state === 'held') {
+        this.stmts.settle.run({ ip: row.ip, day: row.day, n: row.n, used: n });
+        return 'ok';
       }
-      return row ? 'ok' : 'gone';
+      // Swept already (its units went back), yet PowerMTA took the mail: it was
+      // sent, so it counts. Keep the TTL well above the forward timeouts to avoid this.
+      if (n > 0) this.stmts.addCommitted.run({ ip: row.ip, day: row.day, used: n });
+      return 'late';
     });
     this.sweepTx = db.transaction((now: number) => {
       const rows = this.stmts.expired.all(now) as ReservationRow[];
       for (const row of rows) this.stmts.settle.run({ ip: row.ip, day: row.day, n: row.n, used: 0 });
+      this.stmts.purge.run(now - EXPIRED_KEPT_MS);
       return rows.length;
     });
   }
@@ -72,11 +80,11 @@ export class SqliteLedger implements QuotaLedger {
   }
 
   async commit(r: Reservation, used = r.n): Promise<void> {
-    this.settleTx.immediate(r.id, used, r);
+    this.settleTx.immediate(r.id, used);
   }
 
   async release(r: Reservation): Promise<void> {
-    this.settleTx.immediate(r.id, null, r);
+    this.settleTx.immediate(r.id, null);
   }
 
   async usage(day: DayKey, ips: readonly IpAddress[]): Promise<Map<IpAddress, IpUsage>> {

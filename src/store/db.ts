@@ -44,7 +44,10 @@ const MIGRATIONS: string[] = [
     ip TEXT NOT NULL,
     day TEXT NOT NULL,
     n INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    -- 'expired' rows were swept (units returned) but are kept a while, so a late
+    -- commit still counts and a repeated commit does not count twice
+    state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held','expired'))
   );
   CREATE INDEX reservations_expiry ON reservations(expires_at);
   `,

@@ -1,7 +1,9 @@
 import net from 'node:net';
 
 /** A bare SMTP client that sends one line at a time and reads whole replies, for protocol-level tests. */
-export async function rawSmtp(port: number): Promise<{ cmd(line: string): Promise<string>; close(): void; greeting: string }> {
+export async function rawSmtp(
+  port: number,
+): Promise<{ cmd(line: string): Promise<string>; cmdMany(lines: string[]): Promise<string[]>; close(): void; greeting: string }> {
   const sock = net.connect(port, '127.0.0.1');
   let buf = '';
   const waiters: Array<(reply: string) => void> = [];
@@ -25,6 +27,11 @@ export async function rawSmtp(port: number): Promise<{ cmd(line: string): Promis
     cmd(line: string) {
       sock.write(line + '\r\n');
       return next();
+    },
+    /** Pipelining: every line in one write, then one reply per line. */
+    cmdMany(lines: string[]) {
+      sock.write(lines.map((l) => l + '\r\n').join(''));
+      return Promise.all(lines.map(() => next()));
     },
     close: () => sock.destroy(),
   };
