@@ -73,6 +73,7 @@ const agentMessage = messageFactory({ domain: TENANT.domain });
 function agentConfig(stateDir: string, smtpPort: number, pmtaPort: number, ipState: 'active' | 'paused'): ConfigInput {
   return {
     smtp: { host: '127.0.0.1', port: smtpPort },
+    api: { port: 0 },
     pmta: { host: '127.0.0.1', port: pmtaPort, maxConnections: CONCURRENCY },
     store: { stateDir },
     // The spool agent's IPs are paused, so its dispatcher has nothing to do; a

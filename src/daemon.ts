@@ -14,6 +14,11 @@ import { openDb, type Db } from './store/db.js';
 import { Registry, type TenantRecord } from './tenants/registry.js';
 import { syncTenantsFromConfig } from './tenants/sync.js';
 import { systemClock, type Clock } from './types.js';
+import { createApiApp, type RouteMount } from './api/app.js';
+import type { ApiDeps } from './api/context.js';
+import { listenApi, type ApiServer } from './api/server.js';
+import { Metrics } from './metrics/registry.js';
+import { TenantAdmin } from './tenants/admin.js';
 import { dayKey } from './warmup/schedule.js';
 
 export interface DaemonOptions {
@@ -31,6 +36,9 @@ export interface Daemon {
   readonly dispatcher: Dispatcher;
   readonly ingress: Ingress;
   readonly smtpAddress: { host: string; port: number };
+  readonly apiAddress: { host: string; port: number };
+  readonly admin: TenantAdmin;
+  readonly metrics: Metrics;
   readonly log: Logger;
   stop(): Promise<void>;
 }
@@ -68,8 +76,10 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
     maxMessages: t.spoolLimits.maxMessages ?? cfg.spool.maxMessagesPerTenant,
     maxBytes: t.spoolLimits.maxBytes ?? cfg.spool.maxBytesPerTenant,
   });
+  const metrics = new Metrics();
+  const admin = new TenantAdmin(db, registry, clock, () => cfg.warmup.timezone);
   const dispatcher = new Dispatcher(
-    { spool, gate, ledger, forwarder, health, registry, clock, log, jobFallback },
+    { spool, gate, ledger, forwarder, health, registry, clock, log, metrics, jobFallback },
     { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000 },
   );
   const ingress = createIngress(cfg.smtp, {
@@ -81,10 +91,31 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
     health,
     clock,
     log,
+    metrics,
     authCache: new AuthCache(cfg.smtp.authCacheTtlMs),
     spoolLimits,
     jobFallback,
   });
+  let accepting = true;
+  const apiDeps: ApiDeps = {
+    cfg: () => cfg,
+    db,
+    registry,
+    gate,
+    ledger,
+    admin,
+    spool,
+    health,
+    metrics,
+    clock,
+    startedAt: new Date(),
+    sessions: () => ingress.sessions(),
+    statusParts: [],
+    acceptingWrites: () => accepting,
+  };
+  registerGauges(metrics, registry, gate, spool);
+  const mounts: RouteMount[] = [];
+  const api: ApiServer = await listenApi(createApiApp(apiDeps, log, mounts), cfg.api.host, cfg.api.port);
   const smtpAddress = await ingress.listen();
   dispatcher.start();
   const sweeper = setInterval(() => {
@@ -96,6 +127,7 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
   sweeper.unref();
   log.info('daemon.started', {
     smtp: `${smtpAddress.host}:${smtpAddress.port}`,
+    api: `${api.address.host}:${api.address.port}`,
     pmta: `${cfg.pmta.host}:${cfg.pmta.port}`,
     tenants: registry.tenants().map((t) => t.slug),
     spooled: spool.size(),
@@ -112,11 +144,16 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
     dispatcher,
     ingress,
     smtpAddress,
+    apiAddress: api.address,
+    admin,
+    metrics,
     log,
     async stop() {
       if (stopped) return;
       stopped = true;
+      accepting = false;
       await ingress.close();
+      await api.close();
       await dispatcher.stop();
       clearInterval(sweeper);
       forwarder.close();
@@ -124,6 +161,22 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
       log.info('daemon.stopped');
     },
   };
+}
+
+function registerGauges(metrics: Metrics, registry: Registry, gate: Gate, spool: Spool): void {
+  const perIp = async (pick: (s: { committed: number; reserved: number; remaining: number; cap: number }) => number) => {
+    const out = [];
+    for (const t of registry.tenants())
+      for (const s of await gate.snapshot(t)) out.push({ labels: { tenant: t.slug, ip: s.ip, state: s.state }, value: pick(s) });
+    return out;
+  };
+  metrics.gauge('pmta_agent_quota_daily_cap', "Today's cap per IP", () => perIp((s) => s.cap));
+  metrics.gauge('pmta_agent_quota_used', 'Units committed today per IP', () => perIp((s) => s.committed));
+  metrics.gauge('pmta_agent_quota_reserved', 'Units held by transactions in flight per IP', () => perIp((s) => s.reserved));
+  metrics.gauge('pmta_agent_quota_remaining', 'Units left today per IP', () => perIp((s) => s.remaining));
+  metrics.gauge('pmta_agent_spool_messages', 'Messages waiting in the deferred spool per tenant', () =>
+    registry.tenants().map((t) => ({ labels: { tenant: t.slug }, value: spool.size(t.slug) })),
+  );
 }
 
 function spoolLimitsByTenant(cfg: Config) {

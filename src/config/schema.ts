@@ -4,13 +4,13 @@ import { IP_STATES } from '../types.js';
 // Every key has a default so `config/pmta-agent.example.json` can show them all and a
 // minimal file still starts. The schema is the single source of the config's shape.
 
-const hostname = z
+export const hostname = z
   .string()
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a hostname');
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
+export const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
+export const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
 const port = z.number().int().min(0).max(65535);
-const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes');
+export const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes');
 
 const timeZone = z.string().refine((tz) => {
   try {
@@ -86,7 +86,14 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: port.default(8725),
+        /** The operator's token; it is named "admin" in the audit log. */
         token: z.string().min(16, 'must be at least 16 characters').default('change-me-change-me'),
+        /** More tokens, each with a name the audit log records as "who". */
+        tokens: z
+          .array(z.object({ name: z.string().min(1), token: z.string().min(16, 'must be at least 16 characters') }).strict())
+          .default([]),
+        /** After this many bad tokens from one address, each further attempt waits longer. */
+        failureDelayMs: z.number().int().nonnegative().default(250),
       })
       .strict()
       .prefault({}),

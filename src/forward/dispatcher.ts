@@ -1,6 +1,7 @@
 import type { Gate } from '../gate/gate.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import type { Forwarder } from './forwarder.js';
@@ -16,6 +17,7 @@ export interface DispatcherDeps {
   registry: Registry;
   clock: Clock;
   log: Logger;
+  metrics?: Metrics;
   jobFallback(tenant: TenantRecord): string;
 }
 
@@ -150,6 +152,7 @@ export class Dispatcher {
     if (outcome.kind === 'unavailable') {
       for (const g of held) await ledger.release(g.reservation);
       health.failed(outcome.reason);
+      this.deps.metrics?.pmtaErrors.inc({ path: 'dispatch' });
       entry.meta.attempts++;
       entry.meta.lastError = outcome.reason;
       await spool.update(entry);
@@ -169,9 +172,12 @@ export class Dispatcher {
       for (const r of outcome.rejected)
         if (r.code >= 500) log.warn('dispatch.rcpt_refused', { ...base, rcpt: r.rcpt, reply: r.response });
       log.info('dispatch.forwarded', { ...base, reply: outcome.response });
+      this.deps.metrics?.spoolEvents.inc({ event: 'delivered' });
+      this.deps.metrics?.recipients.inc({ tenant: tenant.slug, ip: held[0]!.ip.address }, accepted.size);
     } else {
       // MailWizz already had its 250; PowerMTA's permanent refusal ends the message here.
       log.warn('dispatch.refused', { ...base, reply: outcome.response });
+      this.deps.metrics?.spoolEvents.inc({ event: 'refused' });
     }
     const remaining = [...retry, ...entry.meta.rcptTo.slice(held.length)];
     if (remaining.length === 0) {
@@ -189,6 +195,7 @@ export class Dispatcher {
         if (new Date(entry.meta.arrivedAt).getTime() >= cutoff) break; // queue is oldest first
         if (this.inFlight.has(entry)) continue;
         await this.deps.spool.remove(entry);
+        this.deps.metrics?.spoolEvents.inc({ event: 'expired' });
         this.deps.log.error('spool.expired', {
           tenant: slug,
           spoolId: entry.meta.id,

@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import type { Granted } from '../gate/gate.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import type { ForwardOutcome, ForwardRequest, Forwarder } from './forwarder.js';
@@ -38,6 +39,7 @@ export interface HandOffDeps {
   health: PmtaHealth;
   clock: Clock;
   log: Logger;
+  metrics?: Metrics;
   spoolLimits(tenant: TenantRecord): { maxMessages: number; maxBytes: number };
   jobFallback(tenant: TenantRecord): string;
 }
@@ -93,6 +95,7 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
         break;
       case 'unavailable':
         deps.health.failed(outcome.reason);
+        deps.metrics?.pmtaErrors.inc({ path: 'fast' });
         for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
         toSpool.push(...msg.granted.map((g) => g.rcpt));
         reason = outcome.reason;
@@ -125,6 +128,7 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
     }
   }
   await deps.spool.admit(msg.file, meta);
+  deps.metrics?.spoolEvents.inc({ event: 'queued' });
   if (forwarded) return { kind: 'forwarded', response: forwarded.response, vmta: forwarded.vmta, spooled: toSpool.length };
   return { kind: 'spooled', id: msg.id, reason };
 }

@@ -1,10 +1,12 @@
 import { readFileSync, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { AuthCache } from '../auth/password.js';
 import type { Config } from '../config/schema.js';
 import type { Gate, Granted } from '../gate/gate.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
@@ -14,6 +16,7 @@ import { useOwnEnhancedCodes } from './enhanced-codes.js';
 import { replies, SmtpReplyError, type Reply } from './replies.js';
 
 export interface IngressDeps extends HandOffDeps {
+  metrics: Metrics;
   registry: Registry;
   gate: Gate;
   ledger: QuotaLedger;
@@ -95,6 +98,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
         (ok) => {
           if (!ok || !user) {
             deps.log.warn('smtp.auth_failed', { session: session.id, username, remote: session.remoteAddress });
+            deps.metrics.smtpReplies.inc({ stage: 'auth', class: '5xx' });
             return cb(fail(replies.badCredentials()));
           }
           deps.log.debug('smtp.auth_ok', { session: session.id, username, tenant: user.tenant });
@@ -111,10 +115,14 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       (async () => {
         await releaseTx(session.id); // a transaction abandoned with RSET or a new MAIL
         const tenant = tenantOf(session);
-        if (!tenant) throw fail(replies.authRequired());
+        if (!tenant) {
+          deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
+          throw fail(replies.authRequired());
+        }
         const domain = address.address.split('@').pop()?.toLowerCase() ?? '';
         if (!tenant.domains.has(domain)) {
           deps.log.warn('smtp.sender_refused', { session: session.id, tenant: tenant.slug, mailFrom: address.address });
+          deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
           throw fail(replies.senderNotAllowed(domain));
         }
         txs.set(session.id, { tenant, granted: [], deferred: [], deferReason: '' });
@@ -136,6 +144,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           const limit = deps.spool.overLimit(tx.tenant.slug, 0, deps.spoolLimits(tx.tenant));
           if (limit) {
             deps.log.error('spool.limit_reached', { tenant: tx.tenant.slug, limit });
+            deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '4xx' });
             throw fail(replies.spoolFull(tx.tenant.slug, limit));
           }
         }
@@ -154,8 +163,16 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const plan = tx ? forwardPlan(deps, tx.tenant, mailFrom, tx.granted) : null;
         let teed;
+        const started = process.hrtime.bigint();
+        const timedForward = plan
+          ? async (s: Readable) => {
+              const outcome = await deps.forwarder.forward(plan, s);
+              deps.metrics.forwardSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+              return outcome;
+            }
+          : null;
         try {
-          teed = await teeToFile(stream, file, plan && ((s) => deps.forwarder.forward(plan, s)));
+          teed = await teeToFile(stream, file, timedForward);
         } catch (err) {
           await fsp.rm(file, { force: true });
           if (tx) for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
@@ -190,6 +207,10 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           teed.outcome,
         );
         const reply = replyFor(result, tx.tenant.slug);
+        deps.metrics.smtpReplies.inc({ stage: 'data', class: `${String(reply.code)[0]}xx` });
+        deps.metrics.messages.inc({ tenant: tx.tenant.slug, path: result.kind });
+        if (result.kind === 'forwarded' && tx.granted[0])
+          deps.metrics.recipients.inc({ tenant: tx.tenant.slug, ip: tx.granted[0].grant.ip.address }, tx.granted.length - result.spooled);
         deps.log.info('smtp.message', {
           session: session.id,
           tenant: tx.tenant.slug,

@@ -9,6 +9,7 @@ import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 function processConfig(stateDir: string, pmtaPort: number, extra: { concurrency?: number } = {}) {
   return {
     smtp: { port: 0 },
+    api: { port: 0 },
     pmta: { port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 5000 },
     store: { stateDir },
     spool: { dispatchIntervalMs: 50, retryBackoffMs: 200, concurrency: extra.concurrency ?? 4 },

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../../src/log/logger.js';
 import { startSimulator, type Simulator, type SimOptions } from '../../src/sim/simulator.js';
 import { ManualClock } from '../../src/types.js';
 
+export const API_TOKEN = 'test-token-0123456789abcdef';
 export const START = '2026-11-25T10:00:00Z';
 export const TODAY = '2026-11-25';
 export const SOS = { username: 'sos-expat', password: 'secret-sos-1', domain: 'sos-mail.com' };
@@ -27,6 +28,7 @@ export function testConfig(stateDir: string, pmtaPort: number, opts: { sosIps?: 
   const ip = (i: IpInput) => ({ hostname: `mail-${i.address.replace(/\./g, '-')}.example.com`, warmupStart: TODAY, state: 'warming' as const, ...i });
   const raw: ConfigInput = {
     smtp: { port: 0 },
+    api: { port: 0, token: API_TOKEN, tokens: [{ name: 'ops-bot', token: 'ops-bot-token-0123456789' }] },
     pmta: { port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 3000, maxConnections: 10 },
     store: { stateDir },
     spool: { dispatchIntervalMs: 50, retryBackoffMs: 200, concurrency: 8 },
@@ -62,6 +64,9 @@ export interface Harness {
   clock: ManualClock;
   logs: Array<Record<string, unknown>>;
   port: number;
+  apiUrl: string;
+  /** fetch against the API with the token (or another one, or none). */
+  api(path: string, init?: RequestInit & { json?: unknown; token?: string | null }): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,26 @@ export async function startHarness(
     clock,
     logs,
     port: daemon.smtpAddress.port,
+    apiUrl: `http://127.0.0.1:${daemon.apiAddress.port}`,
+    async api(p, init = {}) {
+      const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
+      const token = init.token === undefined ? API_TOKEN : init.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      if (init.json !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(`http://127.0.0.1:${daemon.apiAddress.port}${p}`, {
+        ...init,
+        headers,
+        body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+      });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* text body (metrics) */
+      }
+      return { status: res.status, body };
+    },
     async close() {
       await daemon.stop();
       await sim.close();

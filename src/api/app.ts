@@ -1,0 +1,53 @@
+import { Hono } from 'hono';
+import { bearerAuth } from './auth.js';
+import type { ApiDeps, Env } from './context.js';
+import { ApiError, errorBody } from './errors.js';
+import { ipRoutes } from './routes/ips.js';
+import { quotaRoutes } from './routes/quotas.js';
+import { statusRoutes } from './routes/status.js';
+import { tenantRoutes } from './routes/tenants.js';
+import type { Logger } from '../log/logger.js';
+
+/** Extra route groups mounted under /api/v2 by other parts (PowerMTA config, stats, suppression). */
+export type RouteMount = (app: Hono<Env>) => void;
+
+export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = []): Hono<Env> {
+  const app = new Hono<Env>();
+
+  // Open: monitoring must work without the token.
+  app.get('/healthz', (c) => {
+    let storeOk = true;
+    try {
+      deps.db.prepare('SELECT 1').get();
+    } catch {
+      storeOk = false;
+    }
+    const ok = storeOk && deps.acceptingWrites();
+    return c.json({ ok, store: storeOk, accepting: deps.acceptingWrites() }, ok ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => c.text(await deps.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+
+  const tokens = () => {
+    const cfg = deps.cfg().api;
+    return [{ name: 'admin', token: cfg.token }, ...cfg.tokens];
+  };
+  app.use('/api/*', bearerAuth(tokens, () => deps.cfg().api.failureDelayMs));
+  app.use('/api/*', async (c, next) => {
+    if (c.req.method !== 'GET' && !deps.acceptingWrites()) throw new ApiError(503, 'shutting_down', 'the agent is shutting down');
+    await next();
+  });
+
+  app.route('/api/v2/quotas', quotaRoutes(deps));
+  app.route('/api/v2/tenants', tenantRoutes(deps));
+  app.route('/api/v2/ips', ipRoutes(deps));
+  app.route('/api/v2', statusRoutes(deps));
+  for (const mount of mounts) mount(app);
+
+  app.notFound((c) => c.json({ error: 'not_found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => {
+    const { status, body } = errorBody(err);
+    if (status >= 500) log.error('api.error', { method: c.req.method, path: c.req.path, error: err });
+    return c.json(body, status);
+  });
+  return app;
+}

@@ -1,0 +1,91 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { day, hostname, ipv4, slug } from '../../config/schema.js';
+import { IP_STATES } from '../../types.js';
+import type { TenantRecord } from '../../tenants/registry.js';
+import type { ApiDeps, Env } from '../context.js';
+import { body } from '../errors.js';
+
+export function tenantJson(t: TenantRecord) {
+  return {
+    id: t.id,
+    slug: t.slug,
+    name: t.name,
+    domains: [...t.domains].sort(),
+    ips: t.ips.map((i) => ({ address: i.address, hostname: i.hostname, state: i.state, warmup_start: i.warmupStart, vmta: i.vmta })),
+    pool: `${t.slug}-pool`,
+  };
+}
+
+const ipInput = z
+  .object({
+    address: ipv4,
+    hostname,
+    state: z.enum(IP_STATES).optional(),
+    warmupStart: day.optional(),
+  })
+  .strict();
+
+export function tenantRoutes(deps: ApiDeps) {
+  const app = new Hono<Env>();
+
+  app.get('/', (c) => c.json({ tenants: deps.registry.tenants().map(tenantJson) }));
+
+  app.post('/', async (c) => {
+    const input = await body(
+      c,
+      z
+        .object({
+          id: z.number().int().positive().optional(),
+          slug,
+          name: z.string().min(1),
+          users: z.array(z.object({ username: z.string().min(2).max(255), password: z.string().min(8) }).strict()).default([]),
+          domains: z.array(hostname).default([]),
+          ips: z.array(ipInput).default([]),
+        })
+        .strict(),
+    );
+    const actor = c.get('actor');
+    const t = deps.admin.createTenant(actor, input);
+    for (const u of input.users) await deps.admin.setUser(actor, t.slug, u);
+    for (const d of input.domains) deps.admin.addDomain(actor, t.slug, d);
+    for (const ip of input.ips) deps.admin.addIp(actor, t.slug, ip);
+    return c.json(tenantJson(deps.admin.tenantOrThrow(t.slug)), 201);
+  });
+
+  app.get('/:tenant', (c) => c.json(tenantJson(deps.admin.tenantOrThrow(c.req.param('tenant')))));
+
+  app.patch('/:tenant', async (c) => {
+    const input = await body(c, z.object({ name: z.string().min(1).optional() }).strict());
+    return c.json(tenantJson(deps.admin.updateTenant(c.get('actor'), c.req.param('tenant'), input)));
+  });
+
+  app.put('/:tenant/users', async (c) => {
+    const input = await body(c, z.object({ username: z.string().min(2).max(255), password: z.string().min(8) }).strict());
+    await deps.admin.setUser(c.get('actor'), c.req.param('tenant'), input);
+    return c.json({ ok: true, username: input.username });
+  });
+
+  // The seed's add_domain.py: a sending domain, optionally with its IP (warmup starts today).
+  app.post('/:tenant/domains', async (c) => {
+    const input = await body(c, z.object({ domain: hostname, ip: ipv4.optional(), hostname: hostname.optional() }).strict());
+    const actor = c.get('actor');
+    const ref = c.req.param('tenant');
+    deps.admin.addDomain(actor, ref, input.domain);
+    if (input.ip) deps.admin.addIp(actor, ref, { address: input.ip, hostname: input.hostname ?? `mail.${input.domain.toLowerCase()}` });
+    return c.json(tenantJson(deps.admin.tenantOrThrow(ref)), 201);
+  });
+
+  app.delete('/:tenant/domains/:domain', (c) => {
+    deps.admin.removeDomain(c.get('actor'), c.req.param('tenant'), c.req.param('domain'));
+    return c.json({ ok: true });
+  });
+
+  app.post('/:tenant/ips', async (c) => {
+    const input = await body(c, ipInput);
+    deps.admin.addIp(c.get('actor'), c.req.param('tenant'), input);
+    return c.json(tenantJson(deps.admin.tenantOrThrow(c.req.param('tenant'))), 201);
+  });
+
+  return app;
+}
