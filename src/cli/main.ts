@@ -2,6 +2,7 @@
 import { runCheckConfig } from './check-config.js';
 import { runHashPassword } from './hash-password.js';
 import { runDaemonCommand } from './run.js';
+import { runAddDomain, runCheck, runIp, runQuota, runStatus } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
@@ -13,6 +14,15 @@ Usage:
                                             run the PowerMTA simulator
   pmta-agent hash-password                  read a password on stdin, print its hash
 
+Operator commands (over the control API; URL and token from $PMTA_AGENT_URL and
+$PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scripts:
+  pmta-agent status
+  pmta-agent quota <tenant>
+  pmta-agent check <tenant> <n>
+  pmta-agent add-domain --tenant T --domain D --ip A [--hostname H]
+  pmta-agent ip pause|resume|retire <ip> --reason TEXT
+  pmta-agent ip list
+
 Config path: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json.
 Each command answers --help. Exit codes: 0 ok, 1 failure, 2 usage error.
 `;
@@ -22,6 +32,11 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   'check-config': runCheckConfig,
   sim: runSimCommand,
   'hash-password': runHashPassword,
+  status: runStatus,
+  quota: runQuota,
+  check: runCheck,
+  'add-domain': runAddDomain,
+  ip: runIp,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,100 @@
+import { apiClient, ApiCallError, table, type ApiClient } from './client.js';
+import { parse, UsageError, withUsage } from './args.js';
+
+// The operator commands: thin wrappers over the control API, tables for people
+// and --json for scripts.
+const COMMON = { config: { type: 'string' as const }, json: { type: 'boolean' as const } };
+
+type Runner = (api: ApiClient, positionals: string[], values: Record<string, unknown>) => Promise<{ json: unknown; text: string }>;
+
+function command(usage: string, options: Record<string, { type: 'string' | 'boolean' }>, run: Runner) {
+  return (argv: string[]) =>
+    withUsage(usage, async () => {
+      const { values, positionals } = parse(argv, { ...COMMON, ...options }, true);
+      if (values.help) {
+        process.stdout.write(usage);
+        return 0;
+      }
+      try {
+        const out = await run(apiClient(values.config as string | undefined), positionals, values);
+        process.stdout.write(values.json ? JSON.stringify(out.json, null, 2) + '\n' : out.text);
+        return 0;
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        process.stderr.write(`pmta-agent: ${(err as Error).message}\n`);
+        if (values.json && err instanceof ApiCallError) process.stdout.write(JSON.stringify(err.body) + '\n');
+        return 1;
+      }
+    });
+}
+
+const need = (v: string | undefined, what: string): string => {
+  if (!v) throw new UsageError(`missing ${what}`);
+  return v;
+};
+
+export const runStatus = command('Usage: pmta-agent status [--json] [--config FILE]\n', {}, async (api) => {
+  const s = await api.get('/api/v2/status');
+  const lines = [
+    `uptime          ${s.uptime_seconds}s (since ${s.started_at})`,
+    `day             ${s.day}`,
+    `smtp            ${s.smtp.listen}, ${s.smtp.sessions_open} session(s) open`,
+    `powermta        ${s.pmta.target} ${s.pmta.reachable ? 'reachable' : `UNREACHABLE: ${s.pmta.last_error}`}`,
+    `spool           ${s.spool.messages} message(s)`,
+    `reservations    ${s.reservations_in_flight} in flight`,
+    `tenants / IPs   ${s.tenants} / ${s.ips}`,
+  ];
+  return { json: s, text: lines.join('\n') + '\n' };
+});
+
+export const runQuota = command('Usage: pmta-agent quota <tenant> [--json]\n', {}, async (api, [tenant]) => {
+  const q = await api.get(`/api/v2/quotas/${encodeURIComponent(need(tenant, 'tenant'))}`);
+  const head = `${q.name} (${q.tenant}, id ${q.tenant_id}) on ${q.day}: ${q.remaining_today} of ${q.total_daily_capacity} left, ${q.spooled} spooled\n`;
+  return {
+    json: q,
+    text:
+      head +
+      table(
+        ['IP', 'VMTA', 'STATUS', 'PHASE', 'DAILY', 'SENT', 'HELD', 'LEFT'],
+        q.ips.map((i: any) => [i.ip_address, i.vmta, i.status, i.phase, i.daily_quota, i.sent_today, i.reserved, i.remaining]),
+      ),
+  };
+});
+
+export const runCheck = command('Usage: pmta-agent check <tenant> <n> [--json]\n', {}, async (api, [tenant, n]) => {
+  const count = Number(need(n, 'number of emails'));
+  if (!Number.isInteger(count) || count <= 0) throw new UsageError('the number of emails must be a positive integer');
+  const r = await api.post(`/api/v2/quotas/${encodeURIComponent(need(tenant, 'tenant'))}/check`, { emails_to_send: count });
+  const text = `${r.can_send ? 'yes' : 'no'}: ${r.message}\n` + (r.split.length ? table(['IP', 'COUNT'], r.split.map((s: any) => [s.ip_address, s.count])) : '');
+  return { json: r, text };
+});
+
+export const runAddDomain = command(
+  'Usage: pmta-agent add-domain --tenant T --domain D --ip A [--hostname H] [--json]\nAdds a sending domain and its IP (warmup starts today).\n',
+  { tenant: { type: 'string' }, domain: { type: 'string' }, ip: { type: 'string' }, hostname: { type: 'string' } },
+  async (api, _p, v) => {
+    const tenant = need(v.tenant as string | undefined, '--tenant');
+    const body = {
+      domain: need(v.domain as string | undefined, '--domain'),
+      ip: need(v.ip as string | undefined, '--ip'),
+      ...(v.hostname ? { hostname: v.hostname } : {}),
+    };
+    const t = await api.post(`/api/v2/tenants/${encodeURIComponent(tenant)}/domains`, body);
+    const ip = t.ips.find((i: any) => i.address === body.ip);
+    return { json: t, text: `added ${body.domain} and ${body.ip} (${ip?.vmta}, warmup from ${ip?.warmup_start}) to ${t.slug}\n` };
+  },
+);
+
+export const runIp = command(
+  'Usage: pmta-agent ip pause|resume|retire <ip> --reason TEXT [--json]\n       pmta-agent ip list [--json]\n',
+  { reason: { type: 'string' } },
+  async (api, [action, ip], v) => {
+    if (action === 'list') {
+      const r = await api.get('/api/v2/ips');
+      return { json: r, text: table(['IP', 'TENANT', 'STATE', 'WARMUP START', 'VMTA'], r.ips.map((i: any) => [i.address, i.tenant, i.state, i.warmup_start, i.vmta])) };
+    }
+    if (action !== 'pause' && action !== 'resume' && action !== 'retire') throw new UsageError('ip needs pause, resume, retire or list');
+    const r = await api.post(`/api/v2/ips/${encodeURIComponent(need(ip, 'ip'))}/${action}`, { reason: need(v.reason as string | undefined, '--reason') });
+    return { json: r, text: r.changed ? `${r.ip}: ${r.previous} -> ${r.state}\n` : `${r.ip}: already ${r.state}\n` };
+  },
+);

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { CLI } from '../helpers/child.js';
+import { API_TOKEN, startHarness, send, type Harness } from '../helpers/env.js';
+
+/** Runs the CLI asynchronously: the daemon under test lives in this process and must keep serving. */
+function cli(h: Harness, args: string[], token = API_TOKEN): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, PMTA_AGENT_URL: h.apiUrl, PMTA_AGENT_TOKEN: token } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('operator CLI over the API', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+    assert.ok((await send(h.port, {})).ok);
+  });
+  after(() => h.close());
+
+  it('quota --json parses and matches the API', async () => {
+    const r = await cli(h, ['quota', 'sos-expat', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const fromCli = JSON.parse(r.stdout);
+    const fromApi = (await h.api('/api/v2/quotas/sos-expat')).body;
+    assert.deepEqual(fromCli, fromApi);
+    assert.equal(fromCli.ips[0].sent_today, 1);
+  });
+
+  it('quota prints a table for people', async () => {
+    const r = await cli(h, ['quota', 'sos-expat']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /IP\s+VMTA\s+STATUS\s+PHASE\s+DAILY\s+SENT\s+HELD\s+LEFT/);
+    assert.match(r.stdout, /45\.123\.10\.1\s+sos-expat-45-123-10-1\s+warming\s+week_1\s+50\s+1\s+0\s+49/);
+  });
+
+  it('check, status and ip pause/resume work and pause is visible to the API', async () => {
+    const check = await cli(h, ['check', 'sos-expat', '10', '--json']);
+    assert.equal(JSON.parse(check.stdout).can_send, true);
+    const status = await cli(h, ['status', '--json']);
+    assert.equal(JSON.parse(status.stdout).pmta.reachable, true);
+    const pause = await cli(h, ['ip', 'pause', '45.123.10.1', '--reason', 'testing the CLI']);
+    assert.equal(pause.status, 0, pause.stderr);
+    assert.match(pause.stdout, /warming -> paused/);
+    assert.equal((await h.api('/api/v2/quotas/sos-expat')).body.ips[0].status, 'paused');
+    const resume = await cli(h, ['ip', 'resume', '45.123.10.1', '--reason', 'done']);
+    assert.match(resume.stdout, /paused -> warming/);
+  });
+
+  it('add-domain adds the domain and IP like the seed script', async () => {
+    const r = await cli(h, ['add-domain', '--tenant', 'sos-expat', '--domain', 'sos-alerts.com', '--ip', '45.123.10.7', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const t = JSON.parse(r.stdout);
+    assert.ok(t.domains.includes('sos-alerts.com'));
+    assert.ok(t.ips.some((i: { address: string }) => i.address === '45.123.10.7'));
+  });
+
+  it('fails with exit 1 and the API reason for a bad token or unknown tenant, exit 2 for usage', async () => {
+    const bad = await cli(h, ['quota', 'sos-expat'], 'not-the-token-at-all');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /401/);
+    const unknown = await cli(h, ['quota', 'nobody']);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /404/);
+    assert.equal((await cli(h, ['check', 'sos-expat', 'many'])).status, 2);
+    assert.equal((await cli(h, ['ip', 'pause', '45.123.10.1'])).status, 2);
+  });
+});
