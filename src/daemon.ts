@@ -28,6 +28,8 @@ export interface DaemonOptions {
 
 export interface Daemon {
   readonly cfg: Config;
+  /** Apply a new config (SIGHUP): tenants, users, IPs, schedule and limits, without dropping a connection. */
+  reload(next: Config): Promise<void>;
   readonly db: Db;
   readonly registry: Registry;
   readonly ledger: QuotaLedger;
@@ -44,7 +46,9 @@ export interface Daemon {
 }
 
 /** Wiring only: every part is built from the config and handed what it needs. */
-export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promise<Daemon> {
+export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Promise<Daemon> {
+  // Replaced on SIGHUP; every closure below reads the current one.
+  let cfg = initial;
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger({ level: cfg.log.level });
   const db = openDb(sqlitePathOf(cfg));
@@ -82,6 +86,7 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
     { spool, gate, ledger, forwarder, health, registry, clock, log, metrics, jobFallback },
     { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000 },
   );
+  const authCache = new AuthCache(cfg.smtp.authCacheTtlMs);
   const ingress = createIngress(cfg.smtp, {
     registry,
     gate,
@@ -92,7 +97,7 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
     clock,
     log,
     metrics,
-    authCache: new AuthCache(cfg.smtp.authCacheTtlMs),
+    authCache,
     spoolLimits,
     jobFallback,
   });
@@ -110,6 +115,7 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
     clock,
     startedAt: new Date(),
     sessions: () => ingress.sessions(),
+    messagesInFlight: () => ingress.inFlight(),
     statusParts: [],
     acceptingWrites: () => accepting,
   };
@@ -135,7 +141,35 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
 
   let stopped = false;
   return {
-    cfg,
+    get cfg() {
+      return cfg;
+    },
+    async reload(next: Config) {
+      const restartNeeded = (['host', 'port', 'hostname', 'maxMessageBytes', 'maxClients', 'tls'] as const)
+        .filter((k) => JSON.stringify(next.smtp[k]) !== JSON.stringify(cfg.smtp[k]))
+        .map((k) => `smtp.${k}`)
+        .concat(JSON.stringify(next.api.host) !== JSON.stringify(cfg.api.host) || next.api.port !== cfg.api.port ? ['api.host/port'] : [])
+        .concat(JSON.stringify(next.pmta) !== JSON.stringify(cfg.pmta) ? ['pmta'] : [])
+        .concat(JSON.stringify(next.store) !== JSON.stringify(cfg.store) ? ['store'] : []);
+      await syncTenantsFromConfig(db, next, dayKey(clock.now(), next.warmup.timezone));
+      cfg = next;
+      registry.setSpoolLimits(spoolLimitsByTenant(next));
+      gate.setOptions({
+        schedule: { steps: next.warmup.steps, activeDailyCap: next.warmup.activeDailyCap },
+        timeZone: next.warmup.timezone,
+        reservationTtlMs: next.ledger.reservationTtlMs,
+      });
+      dispatcher.setOptions({
+        intervalMs: next.spool.dispatchIntervalMs,
+        concurrency: next.spool.concurrency,
+        maxAgeMs: next.spool.maxAgeHours * 3_600_000,
+      });
+      health.setBackoff(next.spool.retryBackoffMs);
+      // A changed password must stop working now, not when its cache entry ages out.
+      authCache.clear();
+      log.info('config.reloaded', { tenants: registry.tenants().map((t) => t.slug) });
+      if (restartNeeded.length) log.warn('config.restart_needed', { keys: restartNeeded, note: 'these take effect after a restart' });
+    },
     db,
     registry,
     ledger,
@@ -152,11 +186,22 @@ export async function startDaemon(cfg: Config, opts: DaemonOptions = {}): Promis
       if (stopped) return;
       stopped = true;
       accepting = false;
-      await ingress.close();
+      log.info('daemon.stopping', { sessions: ingress.sessions(), inFlight: ingress.inFlight(), dispatching: dispatcher.inFlightCount() });
+      ingress.stopListening();
+      // Messages in flight get the grace time to reach PowerMTA. After it, their
+      // hand-offs are abandoned and they go to the spool: MailWizz still gets a 250.
+      const grace = setTimeout(() => {
+        log.warn('daemon.grace_over', { inFlight: ingress.inFlight(), dispatching: dispatcher.inFlightCount() });
+        forwarder.abortInFlight();
+      }, cfg.smtp.shutdownGraceMs);
+      await Promise.all([ingress.idle(), dispatcher.stop()]);
+      clearTimeout(grace);
+      await ingress.close(1_000);
       await api.close();
-      await dispatcher.stop();
       clearInterval(sweeper);
       forwarder.close();
+      const left = await ledger.inFlight();
+      if (left.length) log.warn('daemon.reservations_left', { count: left.length });
       db.close();
       log.info('daemon.stopped');
     },

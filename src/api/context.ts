@@ -23,6 +23,7 @@ export interface ApiDeps {
   clock: Clock;
   startedAt: Date;
   sessions: () => number;
+  messagesInFlight: () => number;
   /** Extra sections of /api/v2/status contributed by other parts (config apply, tailer). */
   statusParts: Array<() => Record<string, unknown>>;
   /** False while shutting down: writes are refused with 503. */

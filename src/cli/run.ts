@@ -40,6 +40,20 @@ export function runDaemonCommand(argv: string[]): Promise<number> {
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
+      // SIGHUP (systemctl reload): re-read the file; a bad file is refused and the old config kept.
+      process.on('SIGHUP', () => {
+        let next;
+        try {
+          next = loadConfig(file);
+        } catch (err) {
+          daemon.log.error('config.reload_refused', {
+            file,
+            problems: err instanceof ConfigError ? err.problems : [(err as Error).message],
+          });
+          return;
+        }
+        daemon.reload(next).catch((err) => daemon.log.error('config.reload_failed', { file, error: err as Error }));
+      });
     });
   });
 }

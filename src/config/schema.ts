@@ -72,6 +72,8 @@ export const configSchema = z
         maxClients: z.number().int().positive().default(200),
         maxRecipients: z.number().int().positive().default(1000),
         socketTimeoutMs: z.number().int().positive().default(60_000),
+        /** On SIGTERM, messages in flight get this long to reach PowerMTA; after it they are spooled. */
+        shutdownGraceMs: z.number().int().nonnegative().default(20_000),
         /** How long a checked password stays cached: MailWizz reconnects for every message by default. */
         authCacheTtlMs: z.number().int().nonnegative().default(600_000),
         tls: z

@@ -36,6 +36,7 @@ export type ForwardOutcome =
  */
 export class Forwarder {
   private transport: Transporter;
+  private abort = new AbortController();
 
   constructor(private readonly target: PmtaTarget) {
     const options = {
@@ -51,6 +52,9 @@ export class Forwarder {
       greetingTimeout: target.replyTimeoutMs,
       socketTimeout: target.replyTimeoutMs,
       logger: false,
+      // The pool would resend a message whose connection dropped, from a stream
+      // already consumed: a truncated copy. Retrying is the spool's job.
+      maxRequeues: 0,
     };
     this.transport = nodemailer.createTransport(options);
   }
@@ -71,7 +75,8 @@ export class Forwarder {
     source.on('error', (err) => stamper.destroy(err));
     const raw = source.pipe(stamper);
     try {
-      const info = (await this.transport.sendMail({ envelope: { from: req.mailFrom, to: req.rcptTo }, raw })) as {
+      const mail = { envelope: { from: req.mailFrom, to: req.rcptTo }, raw, signal: this.abort.signal };
+      const info = (await this.transport.sendMail(mail as Parameters<Transporter['sendMail']>[0])) as {
         response?: string;
         accepted?: Array<string | { address: string }>;
         rejected?: Array<string | { address: string }>;
@@ -95,6 +100,13 @@ export class Forwarder {
       source.unpipe(stamper);
       stamper.destroy();
     }
+  }
+
+  /** Give up on every hand-off in progress (shutdown grace is over): they come back as unavailable and are spooled. */
+  abortInFlight(): void {
+    const old = this.abort;
+    this.abort = new AbortController();
+    old.abort(new Error('agent shutting down'));
   }
 
   close(): void {

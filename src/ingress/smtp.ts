@@ -43,13 +43,30 @@ export interface Ingress {
   listen(): Promise<{ host: string; port: number }>;
   /** Sessions currently open. */
   sessions(): number;
-  close(): Promise<void>;
+  /** Messages between end of DATA and their reply. */
+  inFlight(): number;
+  /** Stop accepting connections; open sessions go on. */
+  stopListening(): void;
+  /** Resolves when no message is between DATA and its reply. */
+  idle(): Promise<void>;
+  /** Close what is left: idle sessions get 421 after closeMs. */
+  close(closeMs?: number): Promise<void>;
 }
 
 export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
   useOwnEnhancedCodes();
   const txs = new Map<string, Transaction>();
-  let open = 0;
+  const open = new Set<string>();
+  let dataInFlight = 0;
+  let idleWaiters: Array<() => void> = [];
+  const dataDone = () => {
+    dataInFlight--;
+    if (dataInFlight === 0) {
+      const w = idleWaiters;
+      idleWaiters = [];
+      for (const fn of w) fn();
+    }
+  };
   const fail = (reply: Reply) => new SmtpReplyError(reply);
 
   const releaseTx = async (sessionId: string) => {
@@ -63,6 +80,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     return user ? deps.registry.tenant(user.tenant) : undefined;
   };
 
+  let stopped = false;
   const tls = cfg.tls.key && cfg.tls.cert ? { key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) } : null;
 
   const server = new SMTPServer({
@@ -86,7 +104,9 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     disableReverseLookup: true,
 
     onConnect(session, cb) {
-      open++;
+      // A connection accepted just before the listener closed: tell it to come back.
+      if (stopped) return cb(fail(replies.shuttingDown()));
+      open.add(session.id);
       cb();
     },
 
@@ -154,6 +174,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     },
 
     onData(stream, session, cb) {
+      dataInFlight++;
       (async (): Promise<string> => {
         const tx = txs.get(session.id);
         txs.delete(session.id);
@@ -225,14 +246,16 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
         });
         if (reply.code !== 250) throw fail(reply);
         return reply.text;
-      })().then(
-        (text) => cb(null, text),
-        (err) => cb(err instanceof SmtpReplyError ? err : fail(replies.localError())),
-      );
+      })()
+        .then(
+          (text) => cb(null, text),
+          (err) => cb(err instanceof SmtpReplyError ? err : fail(replies.localError())),
+        )
+        .finally(dataDone);
     },
 
     onClose(session) {
-      open = Math.max(0, open - 1);
+      open.delete(session.id);
       void releaseTx(session.id);
     },
   });
@@ -241,7 +264,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
 
   return {
     server,
-    sessions: () => open,
+    sessions: () => open.size,
     listen: () =>
       new Promise((resolve, reject) => {
         server.server.once('error', reject);
@@ -251,7 +274,18 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           resolve({ host: cfg.host, port: typeof a === 'object' && a ? a.port : cfg.port });
         });
       }),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    inFlight: () => dataInFlight,
+    stopListening: () => {
+      stopped = true;
+      server.server.close();
+    },
+    idle: () => (dataInFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
+    close: async (closeMs = 1_000) => {
+      (server.options as { closeTimeout?: number }).closeTimeout = closeMs;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Sessions cut between RCPT and DATA: their units go back now, not at expiry.
+      for (const id of [...txs.keys()]) await releaseTx(id);
+    },
   };
 }
 

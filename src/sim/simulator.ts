@@ -198,6 +198,13 @@ class PmtaSimulator implements Simulator {
     return undefined;
   }
 
+  private clientGone(session: SMTPServerSession): boolean {
+    for (const sock of this.sockets) {
+      if (sock.remotePort === session.remotePort && sock.remoteAddress === session.remoteAddress) return sock.destroyed;
+    }
+    return true;
+  }
+
   private async handleData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const generation = this.generation;
     const hash = createHash('sha256');
@@ -217,6 +224,12 @@ class PmtaSimulator implements Simulator {
 
     if (this.rules.slowMs > 0) await delay(this.rules.slowMs);
     if (generation !== this.generation) throw smtpError(421, '4.3.2 Service shutting down');
+    // A client that hung up before our reply never saw a 250, so the message was
+    // not accepted: taking it anyway would turn the client's retry into a duplicate.
+    if (this.clientGone(session)) {
+      this.emit('sim.dropped', { reason: 'client disconnected before the reply', size });
+      throw smtpError(421, '4.4.2 Client gone');
+    }
     const rules = this.rules;
     if (rules.deferAll) {
       this.emit('sim.refused', { code: 451, reason: 'defer-all' });

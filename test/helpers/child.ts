@@ -8,6 +8,7 @@ export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 export interface ChildDaemon {
   proc: ChildProcess;
   port: number;
+  apiUrl: string;
   lines: Array<Record<string, unknown>>;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -21,6 +22,7 @@ export async function spawnDaemon(configFile: string, config: unknown): Promise<
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d.toString()));
   const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  let apiUrl = '';
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (d) => {
@@ -32,7 +34,10 @@ export async function spawnDaemon(configFile: string, config: unknown): Promise<
         try {
           const obj = JSON.parse(line) as Record<string, unknown>;
           lines.push(obj);
-          if (obj.event === 'daemon.started') resolve(Number(String(obj.smtp).split(':').pop()));
+          if (obj.event === 'daemon.started') {
+            apiUrl = `http://${String(obj.api)}`;
+            resolve(Number(String(obj.smtp).split(':').pop()));
+          }
         } catch {
           /* not a log line */
         }
@@ -40,7 +45,7 @@ export async function spawnDaemon(configFile: string, config: unknown): Promise<
     });
     void exited.then((code) => reject(new Error(`daemon exited (${code}) before listening: ${stderr}`)));
   });
-  return { proc, port, lines, exited };
+  return { proc, port, apiUrl, lines, exited };
 }
 
 /** Peak resident memory of a process so far, in bytes (Linux /proc). */
