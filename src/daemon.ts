@@ -19,6 +19,8 @@ import type { ApiDeps } from './api/context.js';
 import { listenApi, type ApiServer } from './api/server.js';
 import { Metrics } from './metrics/registry.js';
 import { TenantAdmin } from './tenants/admin.js';
+import { PmtaConfigService } from './pmta/service.js';
+import { powermtaRoutes } from './api/routes/powermta.js';
 import { dayKey } from './warmup/schedule.js';
 
 export interface DaemonOptions {
@@ -40,6 +42,7 @@ export interface Daemon {
   readonly smtpAddress: { host: string; port: number };
   readonly apiAddress: { host: string; port: number };
   readonly admin: TenantAdmin;
+  readonly pmtaConfig: PmtaConfigService;
   readonly metrics: Metrics;
   readonly log: Logger;
   stop(): Promise<void>;
@@ -120,10 +123,14 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     acceptingWrites: () => accepting,
   };
   registerGauges(metrics, registry, gate, spool);
-  const mounts: RouteMount[] = [];
+  const pmtaConfig = new PmtaConfigService(() => cfg, registry, clock, log, metrics);
+  admin.onChange(() => pmtaConfig.scheduleApply());
+  apiDeps.statusParts.push(() => ({ pmta_config: { last_apply: pmtaConfig.status.last(), failing: pmtaConfig.status.failing } }));
+  const mounts: RouteMount[] = [(app) => app.route('/api/v2/powermta', powermtaRoutes(apiDeps, pmtaConfig))];
   const api: ApiServer = await listenApi(createApiApp(apiDeps, log, mounts), cfg.api.host, cfg.api.port);
   const smtpAddress = await ingress.listen();
   dispatcher.start();
+  if (cfg.pmta.autoApply) void pmtaConfig.apply();
   const sweeper = setInterval(() => {
     ledger.sweep(clock.now()).then(
       (n) => n && log.warn('ledger.swept', { released: n, at: 'timer' }),
@@ -167,6 +174,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       health.setBackoff(next.spool.retryBackoffMs);
       // A changed password must stop working now, not when its cache entry ages out.
       authCache.clear();
+      pmtaConfig.scheduleApply();
       log.info('config.reloaded', { tenants: registry.tenants().map((t) => t.slug) });
       if (restartNeeded.length) log.warn('config.restart_needed', { keys: restartNeeded, note: 'these take effect after a restart' });
     },
@@ -180,6 +188,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     smtpAddress,
     apiAddress: api.address,
     admin,
+    pmtaConfig,
     metrics,
     log,
     async stop() {
@@ -198,6 +207,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       clearTimeout(grace);
       await ingress.close(1_000);
       await api.close();
+      await pmtaConfig.close();
       clearInterval(sweeper);
       forwarder.close();
       const left = await ledger.inFlight();

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { ConflictError, InvalidInputError, NotFoundError } from '../tenants/errors.js';
+import { InvalidDomainError } from '../pmta/names.js';
 
 /** An error with the HTTP status and, for bad input, the field that was wrong. */
 export class ApiError extends Error {
@@ -19,6 +20,7 @@ export function errorBody(err: unknown): { status: ContentfulStatusCode; body: R
   if (err instanceof ApiError) return { status: err.status, body: { error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
   if (err instanceof NotFoundError) return { status: 404, body: { error: 'not_found', message: err.message, [err.what]: err.id } };
   if (err instanceof ConflictError) return { status: 409, body: { error: 'conflict', message: err.message, ...(err.field ? { field: err.field } : {}) } };
+  if (err instanceof InvalidDomainError) return { status: 400, body: { error: 'invalid', message: err.message, field: err.field } };
   if (err instanceof InvalidInputError) return { status: 400, body: { error: 'invalid', message: err.message, field: err.field } };
   if (err instanceof z.ZodError) {
     const first = err.issues[0];

@@ -2,7 +2,7 @@
 import { runCheckConfig } from './check-config.js';
 import { runHashPassword } from './hash-password.js';
 import { runDaemonCommand } from './run.js';
-import { runAddDomain, runCheck, runIp, runQuota, runStatus } from './ops.js';
+import { runAddDomain, runCheck, runIp, runPmta, runQuota, runStatus } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
@@ -22,6 +22,7 @@ $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scr
   pmta-agent add-domain --tenant T --domain D --ip A [--hostname H]
   pmta-agent ip pause|resume|retire <ip> --reason TEXT
   pmta-agent ip list
+  pmta-agent pmta render|apply            the PowerMTA config the agent owns
 
 Config path: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json.
 Each command answers --help. Exit codes: 0 ok, 1 failure, 2 usage error.
@@ -37,6 +38,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   check: runCheck,
   'add-domain': runAddDomain,
   ip: runIp,
+  pmta: runPmta,
 };
 
 async function main(argv: string[]): Promise<number> {

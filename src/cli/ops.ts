@@ -98,3 +98,26 @@ export const runIp = command(
     return { json: r, text: r.changed ? `${r.ip}: ${r.previous} -> ${r.state}\n` : `${r.ip}: already ${r.state}\n` };
   },
 );
+
+export const runPmta = command(
+  'Usage: pmta-agent pmta render|apply [--json]\n  render  print the PowerMTA config the agent owns\n  apply   write it atomically and reload PowerMTA (rolled back if the reload fails)\n',
+  {},
+  async (api, [action]) => {
+    if (action === 'render') {
+      const text = await api.get('/api/v2/powermta/config/download');
+      return { json: { config: text }, text: String(text) };
+    }
+    if (action === 'apply') {
+      let r;
+      try {
+        r = await api.post('/api/v2/powermta/apply', {});
+      } catch (err) {
+        // A failed apply answers 502 with the result: show it, then fail.
+        if (err instanceof ApiCallError && err.status === 502) throw new Error(`apply ${(err.body as { kind: string; reason: string }).kind}: ${(err.body as { reason: string }).reason}`);
+        throw err;
+      }
+      return { json: r, text: r.kind === 'unchanged' ? 'unchanged: PowerMTA already has this config\n' : `applied; backup ${r.backup ?? '(none)'}\n` };
+    }
+    throw new UsageError('pmta needs render or apply');
+  },
+);

@@ -46,6 +46,10 @@ export function loadConfig(file: string): Config {
   cfg.store.stateDir = path.resolve(base, cfg.store.stateDir);
   if (cfg.store.sqlitePath) cfg.store.sqlitePath = path.resolve(base, cfg.store.sqlitePath);
   if (cfg.spool.dir) cfg.spool.dir = path.resolve(base, cfg.spool.dir);
+  if (cfg.pmta.dkimDir) cfg.pmta.dkimDir = path.resolve(base, cfg.pmta.dkimDir);
+  if (cfg.pmta.templatePath) cfg.pmta.templatePath = path.resolve(base, cfg.pmta.templatePath);
+  cfg.pmta.configPath = path.resolve(base, cfg.pmta.configPath);
+  cfg.pmta.accountingDir = path.resolve(base, cfg.pmta.accountingDir);
   if (cfg.smtp.tls.key) cfg.smtp.tls.key = path.resolve(base, cfg.smtp.tls.key);
   if (cfg.smtp.tls.cert) cfg.smtp.tls.cert = path.resolve(base, cfg.smtp.tls.cert);
   return cfg;
@@ -53,6 +57,10 @@ export function loadConfig(file: string): Config {
 
 export function sqlitePathOf(cfg: Config): string {
   return cfg.store.sqlitePath ?? path.join(cfg.store.stateDir, 'pmta-agent.db');
+}
+
+export function dkimDirOf(cfg: Config): string {
+  return cfg.pmta.dkimDir ?? path.join(cfg.store.stateDir, 'dkim');
 }
 
 export function spoolDirOf(cfg: Config): string {

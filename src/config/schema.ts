@@ -111,7 +111,34 @@ export const configSchema = z
         replyTimeoutMs: z.number().int().positive().default(30_000),
         configPath: z.string().default('/etc/pmta/pmta-agent.conf'),
         reloadCommand: z.string().default('pmta reload'),
+        /** A reload running longer is killed and counts as failed (the previous file is put back). */
+        reloadTimeoutMs: z.number().int().positive().default(30_000),
+        /** Render and apply PowerMTA's config at start and whenever IPs, domains or IP states change. */
+        autoApply: z.boolean().default(true),
+        /** The operator's own template instead of config/templates/pmta-agent.conf.ejs. */
+        templatePath: z.string().nullable().default(null),
+        /** Address the agent injects from: the `<source>` block that honours X-Virtual-MTA. */
+        sourceHost: z.string().default('127.0.0.1'),
         accountingDir: z.string().default('/var/log/pmta'),
+        /** DKIM private keys (0600); default <stateDir>/dkim. PowerMTA must be able to read them. */
+        dkimDir: z.string().nullable().default(null),
+        dkimSelector: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be a DNS label').default('default'),
+        /** Report address for the suggested DMARC record. */
+        dmarcRua: z.string().email().nullable().default(null),
+        /** Warming IPs: each big receiver gets `share` of the daily cap spread over `hours`. */
+        throttle: z
+          .object({
+            hours: z.number().positive().max(24).default(10),
+            groups: z
+              .array(z.object({ label: z.string().min(1), domains: z.array(z.string().min(1)).min(1), share: z.number().positive().max(1) }).strict())
+              .default([
+                { label: 'Google', domains: ['gmail.com', 'googlemail.com'], share: 0.4 },
+                { label: 'Microsoft', domains: ['outlook.com', 'hotmail.com', 'live.com', 'msn.com'], share: 0.3 },
+                { label: 'Yahoo/AOL', domains: ['yahoo.com', 'ymail.com', 'aol.com'], share: 0.2 },
+              ]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -159,6 +186,17 @@ export const configSchema = z
             { days: 7, dailyCap: 5000 },
           ]),
         activeDailyCap: z.number().int().nonnegative().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    mailwizz: z
+      .object({
+        /** MailWizz's hourly quota for a tenant = today's capacity / this. */
+        sendingHours: z.number().positive().max(24).default(10),
+        /** Raised from MailWizz's default of 1 so it stops reconnecting for every message. */
+        maxConnectionMessages: z.number().int().positive().default(100),
+        /** The host MailWizz uses to reach the agent, when not smtp.host (e.g. behind a tunnel). */
+        smtpHost: z.string().nullable().default(null),
       })
       .strict()
       .prefault({}),

@@ -72,3 +72,22 @@ describe('operator CLI over the API', () => {
     assert.equal((await cli(h, ['ip', 'pause', '45.123.10.1'])).status, 2);
   });
 });
+
+describe('pmta render and apply from the CLI', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.close());
+
+  it('render prints the config; apply writes it', async () => {
+    const r = await cli(h, ['pmta', 'render']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /<virtual-mta-pool sos-expat-pool>/);
+    const a = await cli(h, ['pmta', 'apply', '--json']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(JSON.parse(a.stdout).kind, 'applied');
+    const again = await cli(h, ['pmta', 'apply']);
+    assert.match(again.stdout, /unchanged/);
+  });
+});

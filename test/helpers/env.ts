@@ -29,7 +29,16 @@ export function testConfig(stateDir: string, pmtaPort: number, opts: { sosIps?: 
   const raw: ConfigInput = {
     smtp: { port: 0 },
     api: { port: 0, token: API_TOKEN, tokens: [{ name: 'ops-bot', token: 'ops-bot-token-0123456789' }] },
-    pmta: { port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 3000, maxConnections: 10 },
+    pmta: {
+      port: pmtaPort,
+      connectTimeoutMs: 1000,
+      replyTimeoutMs: 3000,
+      maxConnections: 10,
+      configPath: path.join(stateDir, 'pmta', 'pmta-agent.conf'),
+      reloadCommand: 'true',
+      autoApply: false,
+      accountingDir: path.join(stateDir, 'acct'),
+    },
     store: { stateDir },
     spool: { dispatchIntervalMs: 50, retryBackoffMs: 200, concurrency: 8 },
     warmup: { timezone: 'UTC' },
@@ -52,8 +61,13 @@ export function testConfig(stateDir: string, pmtaPort: number, opts: { sosIps?: 
         ips: (opts.ulixaiIps ?? [{ address: '45.123.20.1', state: 'active' }]).map(ip),
       },
     ],
-    ...opts.patch,
   };
+  // One level deep: a patched section keeps the test defaults it does not name.
+  for (const [k, v] of Object.entries(opts.patch ?? {})) {
+    const base = (raw as Record<string, unknown>)[k];
+    (raw as Record<string, unknown>)[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && base && typeof base === 'object' ? { ...(base as object), ...(v as object) } : v;
+  }
   return parseConfig(raw);
 }
 

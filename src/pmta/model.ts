@@ -1,0 +1,260 @@
+// The PowerMTA config the agent owns, as data. Pure: plain state in, a sorted
+// render model out, so the same state always renders the same bytes.
+import type { IpState } from '../types.js';
+import { poolName, vmtaName } from '../types.js';
+import {
+  compareAddresses,
+  compareStrings,
+  isIpAddress,
+  isIpv4,
+  PmtaModelError,
+  validateDomain,
+  validateSelector,
+} from './names.js';
+import { checkThrottles, DEFAULT_THROTTLES, warmupThrottles, type DomainThrottle, type ThrottleOptions } from './throttles.js';
+
+export { PmtaModelError } from './names.js';
+
+/**
+ * What the accounting tailer reads (powermta.md "Accounting files"): the `*`
+ * default set carries vmta, jobId, dlvSourceIp, bounceCat, dsnDiag; the
+ * Message-ID is how MailWizz matches a bounce or complaint (mailwizz.md §4.2),
+ * X-Job names the campaign.
+ */
+export const ACCT_RECORDS = ['d', 'b', 't', 'tq', 'f', 'rb', 'rs'] as const;
+export const ACCT_RECORD_FIELDS: ReadonlyArray<{ types: readonly string[]; fields: readonly string[] }> = [
+  { types: ['d', 'b', 't', 'tq', 'rb', 'rs'], fields: ['*', 'header_Message-Id', 'header_X-Job'] },
+  { types: ['f'], fields: ['*', 'header_Message-Id', 'header_X-Job'] },
+];
+
+export interface PmtaIpInput {
+  address: string;
+  hostname: string;
+  state: IpState;
+  /** From warmup/schedule.ts capFor: `week_2`, `active`, `paused`... */
+  phase: string;
+  /** Today's cap from capFor. */
+  dailyCap: number;
+}
+
+export interface PmtaTenantInput {
+  slug: string;
+  name: string;
+  domains: readonly string[];
+  ips: readonly PmtaIpInput[];
+}
+
+export interface PmtaDkimInput {
+  domain: string;
+  selector: string;
+  keyPath: string;
+}
+
+export interface PmtaStateInput {
+  tenants: readonly PmtaTenantInput[];
+  /** The address the agent injects from (`<source ...>`); an IP or a CIDR range. */
+  source: { host: string };
+  /** The live accounting file, e.g. `/var/log/pmta/acct.csv`. */
+  acctFile: string;
+  dkim: readonly PmtaDkimInput[];
+  throttles?: ThrottleOptions;
+}
+
+export interface DomainKey {
+  selector: string;
+  domain: string;
+  keyPath: string;
+}
+
+export interface VmtaModel {
+  name: string;
+  address: string;
+  hostname: string;
+  state: 'warming' | 'active';
+  phase: string;
+  dailyCap: number;
+  domainKeys: DomainKey[];
+  /** Empty for active IPs; the catch-all last. */
+  throttles: DomainThrottle[];
+}
+
+export interface TenantModel {
+  slug: string;
+  name: string;
+  /** Null when the tenant has no warming or active IP: an empty pool is not rendered. */
+  pool: { name: string; vmtas: string[] } | null;
+  vmtas: VmtaModel[];
+  /** Paused IPs: listed in a comment, deliberately without a VMTA (see buildPmtaModel). */
+  paused: Array<{ name: string; address: string }>;
+  /** Domains of the tenant with no DKIM key yet (mail from them goes out unsigned). */
+  unsignedDomains: string[];
+}
+
+export interface PmtaRenderModel {
+  source: { host: string };
+  acct: {
+    path: string;
+    records: string[];
+    recordFields: Array<{ types: string[]; fields: string[] }>;
+    moveInterval: string;
+    maxSize: string;
+    deleteAfter: string;
+  };
+  tenants: TenantModel[];
+}
+
+const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+// A value PowerMTA reads as one token: no whitespace, no comment or block
+// characters, and no comma (domain-key splits its argument on commas).
+const PATH_RE = /^[^\s#<>,"]+$/;
+
+function checkSource(host: string): string {
+  const [addr, prefix, ...rest] = host.split('/');
+  const okAddr = addr !== undefined && isIpAddress(addr);
+  const max = addr !== undefined && isIpv4(addr) ? 32 : 128;
+  const okPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+  if (!okAddr || !okPrefix || rest.length > 0) {
+    throw new PmtaModelError('source.host', `must be an IP address or CIDR range, got ${JSON.stringify(host)}`);
+  }
+  return host;
+}
+
+/**
+ * Builds the render model. Sorted throughout (tenants by slug, IPs by address,
+ * domains and keys by name) so the output depends only on the state.
+ *
+ * Per IP state:
+ * - warming: a VMTA with per-destination `max-msg-rate` limits derived from
+ *   today's cap, so PowerMTA cannot burst past the warmup even if mail reaches
+ *   it by another path; in the pool.
+ * - active: a VMTA without warmup limits; in the pool.
+ * - paused: no VMTA at all, and so not in the pool. powermta.md documents
+ *   pausing as "drop its VMTA from the pool and reject the name at
+ *   injection"; leaving the VMTA undefined does both: PowerMTA refuses mail
+ *   that names an unknown VMTA (verify on your version; the agent's gate
+ *   never names a paused IP anyway) and has no `smtp-source-host` for the
+ *   IP, so nothing can leave from it. The alternative, keeping the VMTA with
+ *   `max-msg-rate 0/h`, relies on an undocumented value that some versions
+ *   may read as "no limit", the opposite of a pause. Mail PowerMTA already
+ *   queued for the VMTA is the operator's to hold with `pmta pause queue`
+ *   on the VMTA's queues (powermta.md; verify the syntax on your version).
+ * - retired: not rendered at all.
+ */
+export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
+  const throttles = checkThrottles(input.throttles ?? DEFAULT_THROTTLES);
+  const source = { host: checkSource(input.source.host) };
+  if (!PATH_RE.test(input.acctFile)) {
+    throw new PmtaModelError('acctFile', 'must be a path without spaces, commas, quotes, # or < >');
+  }
+
+  const keysByDomain = new Map<string, DomainKey[]>();
+  input.dkim.forEach((k, i) => {
+    const domain = validateDomain(k.domain, `dkim[${i}].domain`);
+    const selector = validateSelector(k.selector, `dkim[${i}].selector`);
+    if (!PATH_RE.test(k.keyPath)) {
+      throw new PmtaModelError(`dkim[${i}].keyPath`, 'must be a path without spaces, commas, quotes, # or < >');
+    }
+    const list = keysByDomain.get(domain) ?? [];
+    if (list.some((e) => e.selector === selector)) {
+      throw new PmtaModelError(`dkim[${i}]`, `two keys for selector ${selector} of ${domain}`);
+    }
+    list.push({ selector, domain, keyPath: k.keyPath });
+    keysByDomain.set(domain, list);
+  });
+
+  const slugs = new Set<string>();
+  const ipOwner = new Map<string, string>();
+  const domainOwner = new Map<string, string>();
+
+  const tenants = input.tenants.map((t, ti): TenantModel => {
+    const at = `tenants[${ti}]`;
+    if (!SLUG_RE.test(t.slug)) throw new PmtaModelError(`${at}.slug`, 'must be lowercase letters, digits and dashes');
+    if (slugs.has(t.slug)) throw new PmtaModelError(`${at}.slug`, `duplicate tenant slug ${t.slug}`);
+    slugs.add(t.slug);
+
+    const domains = [
+      ...new Set(
+        t.domains.map((d, di) => {
+          const name = validateDomain(d, `${at}.domains[${di}]`);
+          const owner = domainOwner.get(name);
+          if (owner !== undefined && owner !== t.slug) {
+            throw new PmtaModelError(`${at}.domains[${di}]`, `${name} already belongs to tenant ${owner}`);
+          }
+          domainOwner.set(name, t.slug);
+          return name;
+        }),
+      ),
+    ].sort(compareStrings);
+    const domainKeys = domains
+      .flatMap((d) => keysByDomain.get(d) ?? [])
+      .sort((a, b) => compareStrings(a.domain, b.domain) || compareStrings(a.selector, b.selector));
+    const unsignedDomains = domains.filter((d) => !keysByDomain.has(d));
+
+    const vmtas: VmtaModel[] = [];
+    const paused: TenantModel['paused'] = [];
+    t.ips.forEach((ip, ii) => {
+      const ipAt = `${at}.ips[${ii}]`;
+      if (!isIpAddress(ip.address)) throw new PmtaModelError(`${ipAt}.address`, `not an IP address: ${JSON.stringify(ip.address)}`);
+      const owner = ipOwner.get(ip.address);
+      if (owner !== undefined) {
+        throw new PmtaModelError(`${ipAt}.address`, `${ip.address} is listed twice (first under tenant ${owner})`);
+      }
+      ipOwner.set(ip.address, t.slug);
+      const hostname = validateDomain(ip.hostname, `${ipAt}.hostname`);
+      if (!(Number.isFinite(ip.dailyCap) && ip.dailyCap >= 0)) {
+        throw new PmtaModelError(`${ipAt}.dailyCap`, `must be a non-negative number, got ${ip.dailyCap}`);
+      }
+      if (!/^[A-Za-z0-9_-]{1,40}$/.test(ip.phase)) throw new PmtaModelError(`${ipAt}.phase`, `unexpected phase ${JSON.stringify(ip.phase)}`);
+      const name = vmtaName(t.slug, ip.address);
+      switch (ip.state) {
+        case 'retired':
+          return;
+        case 'paused':
+          paused.push({ name, address: ip.address });
+          return;
+        case 'warming':
+        case 'active':
+          vmtas.push({
+            name,
+            address: ip.address,
+            hostname,
+            state: ip.state,
+            phase: ip.phase,
+            dailyCap: ip.dailyCap,
+            domainKeys: domainKeys.map((k) => ({ ...k })),
+            throttles: ip.state === 'warming' ? warmupThrottles(ip.dailyCap, throttles) : [],
+          });
+          return;
+        default:
+          throw new PmtaModelError(`${ipAt}.state`, `unknown IP state ${JSON.stringify(ip.state)}`);
+      }
+    });
+    vmtas.sort((a, b) => compareAddresses(a.address, b.address));
+    paused.sort((a, b) => compareAddresses(a.address, b.address));
+
+    return {
+      slug: t.slug,
+      name: t.name,
+      pool: vmtas.length > 0 ? { name: poolName(t.slug), vmtas: vmtas.map((v) => v.name) } : null,
+      vmtas,
+      paused,
+      unsignedDomains,
+    };
+  });
+  tenants.sort((a, b) => compareStrings(a.slug, b.slug));
+
+  return {
+    source,
+    acct: {
+      path: input.acctFile,
+      records: [...ACCT_RECORDS],
+      recordFields: ACCT_RECORD_FIELDS.map((r) => ({ types: [...r.types], fields: [...r.fields] })),
+      // Rotation the tailer follows (powermta.md): hourly files, a size cap,
+      // and a week of history for a tailer that was down.
+      moveInterval: '1h',
+      maxSize: '50M',
+      deleteAfter: '8d',
+    },
+    tenants,
+  };
+}

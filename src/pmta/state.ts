@@ -1,0 +1,50 @@
+// From the agent's tenants (registry snapshot) and today's warmup day to the
+// plain input of buildPmtaModel. Pure: "today" is a parameter.
+import path from 'node:path';
+import type { TenantRecord } from '../tenants/registry.js';
+import type { DayKey } from '../types.js';
+import { capFor, type WarmupSchedule } from '../warmup/schedule.js';
+import type { PmtaDkimInput, PmtaStateInput, PmtaTenantInput } from './model.js';
+import type { ThrottleOptions } from './throttles.js';
+
+/** The live accounting file inside pmta.accountingDir; rotated files sit next to it. */
+export const ACCT_FILE_NAME = 'acct.csv';
+
+export function pmtaTenantInputs(
+  tenants: readonly TenantRecord[],
+  today: DayKey,
+  schedule: WarmupSchedule,
+): PmtaTenantInput[] {
+  return tenants.map((t) => ({
+    slug: t.slug,
+    name: t.name,
+    domains: [...t.domains],
+    ips: t.ips.map((ip) => {
+      const phase = capFor(ip, today, schedule);
+      return { address: ip.address, hostname: ip.hostname, state: ip.state, phase: phase.phase, dailyCap: phase.dailyCap };
+    }),
+  }));
+}
+
+export interface PmtaStateOptions {
+  tenants: readonly TenantRecord[];
+  today: DayKey;
+  schedule: WarmupSchedule;
+  /** pmta.sourceHost */
+  sourceHost: string;
+  /** pmta.accountingDir */
+  accountingDir: string;
+  /** Keys that exist (the caller ran ensureDkimKey or listed the directory). */
+  dkim: readonly PmtaDkimInput[];
+  throttles?: ThrottleOptions;
+}
+
+export function pmtaStateInput(o: PmtaStateOptions): PmtaStateInput {
+  return {
+    tenants: pmtaTenantInputs(o.tenants, o.today, o.schedule),
+    source: { host: o.sourceHost },
+    acctFile: path.join(o.accountingDir, ACCT_FILE_NAME),
+    dkim: o.dkim,
+    ...(o.throttles ? { throttles: o.throttles } : {}),
+  };
+}

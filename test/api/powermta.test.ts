@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TODAY, startHarness, waitFor, type Harness } from '../helpers/env.js';
+
+describe('PowerMTA config API and automatic apply through the running daemon', () => {
+  let h: Harness;
+  let confPath: string;
+  let reloadLog: string;
+  before(async () => {
+    h = await startHarness({
+      sosIps: [
+        { address: '45.123.10.1', warmupStart: TODAY },
+        { address: '45.123.10.2', warmupStart: '2026-10-01', state: 'active' },
+      ],
+    });
+    confPath = h.daemon.cfg.pmta.configPath;
+    reloadLog = path.join(h.dir, 'reloads.log');
+    // Turn on automatic apply with a reload command that records each call.
+    await h.daemon.reload({
+      ...h.daemon.cfg,
+      pmta: { ...h.daemon.cfg.pmta, autoApply: true, reloadCommand: `echo reload >> ${reloadLog}` },
+    });
+  });
+  after(() => h.close());
+
+  it('POST /apply writes the include file and runs the reload command; unchanged state is not rewritten', async () => {
+    const r = await h.api('/api/v2/powermta/apply', { method: 'POST' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(['applied', 'unchanged'].includes(r.body.kind));
+    const text = readFileSync(confPath, 'utf8');
+    assert.match(text, /<virtual-mta sos-expat-45-123-10-1>/);
+    assert.match(text, /smtp-source-host 45\.123\.10\.1 /);
+    assert.match(text, /<virtual-mta-pool sos-expat-pool>/);
+    assert.match(text, /process-x-virtual-mta yes/);
+    const again = await h.api('/api/v2/powermta/apply', { method: 'POST' });
+    assert.equal(again.body.kind, 'unchanged');
+  });
+
+  it('pausing an IP through the API re-applies the config without it', async () => {
+    const reloadsBefore = existsSync(reloadLog) ? readFileSync(reloadLog, 'utf8').split('\n').filter(Boolean).length : 0;
+    assert.equal((await h.api('/api/v2/ips/45.123.10.2/pause', { method: 'POST', json: { reason: 'complaints' } })).status, 200);
+    const reloads = () => readFileSync(reloadLog, 'utf8').split('\n').filter(Boolean).length;
+    // The file is renamed into place first, then PowerMTA is reloaded.
+    await waitFor(() => reloads() === reloadsBefore + 1, 5000, 'auto apply and reload');
+    assert.doesNotMatch(readFileSync(confPath, 'utf8'), /virtual-mta sos-expat-45-123-10-2>/);
+    const status = await h.api('/api/v2/powermta/status');
+    assert.equal(status.body.failing, false);
+    await h.api('/api/v2/ips/45.123.10.2/resume', { method: 'POST', json: { reason: 'ok' } });
+  });
+
+  it('GET /config/download and /config/{tenant} return PowerMTA config text', async () => {
+    const all = await h.api('/api/v2/powermta/config/download');
+    assert.equal(all.status, 200);
+    assert.match(all.body, /sos-expat-pool/);
+    assert.match(all.body, /ulixai-pool/);
+    const one = await h.api('/api/v2/powermta/config/ulixai');
+    assert.match(one.body, /ulixai-45-123-20-1/);
+    assert.doesNotMatch(one.body, /sos-expat-45-123-10-1/);
+  });
+
+  it('GET /vmta/{tenant} lists the pool and each IP with state and quota', async () => {
+    const r = await h.api('/api/v2/powermta/vmta/sos-expat');
+    assert.equal(r.body.pool, 'sos-expat-pool');
+    assert.equal(r.body.delivery.port, h.daemon.cfg.smtp.port);
+    const v1 = r.body.vmtas.find((v: { ip_address: string }) => v.ip_address === '45.123.10.1');
+    assert.equal(v1.daily_quota, 50);
+    assert.equal(v1.name, 'sos-expat-45-123-10-1');
+  });
+
+  it('GET /mailwizz-delivery-server/{tenant} mirrors today\'s capacity into MailWizz quotas', async () => {
+    const r = await h.api('/api/v2/powermta/mailwizz-delivery-server/sos-expat');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.username, 'sos-expat');
+    assert.equal(r.body.daily_quota, 50 + 10_000);
+    assert.equal(r.body.hourly_quota, Math.ceil(10_050 / 10));
+    assert.equal(r.body.protocol, '');
+    assert.ok(r.body.max_connection_messages > 1);
+    assert.doesNotMatch(JSON.stringify(r.body), /secret-sos-1/);
+  });
+
+  it('GET /dkim/{domain} makes a 0600 key whose published record verifies a signature', async () => {
+    const r = await h.api('/api/v2/powermta/dkim/sos-mail.com?selector=s2026');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.dkim.name, 's2026._domainkey.sos-mail.com');
+    const p = /p=([A-Za-z0-9+/=]+)/.exec(r.body.dkim.value)![1]!;
+    const keyDir = path.join(h.dir, 'dkim');
+    const keyFile = path.join(keyDir, readdirSync(keyDir).find((f) => f.startsWith('s2026.'))!);
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const sig = sign('sha256', Buffer.from('hello'), createPrivateKey(readFileSync(keyFile)));
+    const pub = createPublicKey({ key: Buffer.from(p, 'base64'), format: 'der', type: 'spki' });
+    assert.ok(verify('sha256', Buffer.from('hello'), pub, sig));
+    assert.match(r.body.spf.value, /ip4:45\.123\.10\.1/);
+    assert.match(r.body.dmarc.value, /^v=DMARC1; p=none/);
+  });
+
+  it('refuses a domain with "..", "/" or other non-hostname characters with 400 before touching the disk', async () => {
+    const before = readdirSync(path.join(h.dir, 'dkim')).sort();
+    for (const bad of ['..', '..%2F..%2Fetc', 'a%2Fb.com', 'bad_domain!.com', 'x..y.com']) {
+      const r = await h.api(`/api/v2/powermta/dkim/${bad}`);
+      assert.ok(r.status === 400 || r.status === 404, `${bad}: ${r.status}`);
+      if (r.status === 400) assert.equal(r.body.field, 'domain');
+    }
+    assert.equal((await h.api('/api/v2/powermta/dkim/x..y.com')).status, 400);
+    assert.equal((await h.api('/api/v2/powermta/dkim/sos-mail.com?selector=../../x')).body.field, 'selector');
+    assert.deepEqual(readdirSync(path.join(h.dir, 'dkim')).sort(), before);
+    assert.equal((await h.api('/api/v2/powermta/dkim/unknown-domain.com')).status, 404);
+  });
+});
