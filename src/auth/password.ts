@@ -39,6 +39,8 @@ export async function verifyPassword(password: string, encoded: string): Promise
 export class AuthCache {
   private readonly key = randomBytes(32);
   private readonly entries = new Map<string, { mac: Buffer; hash: string; expires: number }>();
+  /** Checks in progress: a burst of logins with the same credentials runs scrypt once. */
+  private readonly pending = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly ttlMs: number,
@@ -53,7 +55,13 @@ export class AuthCache {
     const entry = this.entries.get(username);
     const mac = this.mac(username, password);
     if (entry && entry.hash === storedHash && entry.expires > this.now() && timingSafeEqual(entry.mac, mac)) return true;
-    const ok = await verifyPassword(password, storedHash);
+    const key = `${mac.toString('hex')}:${storedHash}`;
+    let check = this.pending.get(key);
+    if (!check) {
+      check = verifyPassword(password, storedHash).finally(() => this.pending.delete(key));
+      this.pending.set(key, check);
+    }
+    const ok = await check;
     if (ok && this.ttlMs > 0) this.entries.set(username, { mac, hash: storedHash, expires: this.now() + this.ttlMs });
     return ok;
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
@@ -36,7 +37,14 @@ export type ForwardOutcome =
  */
 export class Forwarder {
   private transport: Transporter;
-  private abort = new AbortController();
+  private abort = Forwarder.controller();
+
+  // One signal is shared by every hand-off in flight, each adding a listener.
+  private static controller(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
 
   constructor(private readonly target: PmtaTarget) {
     const options = {
@@ -105,7 +113,7 @@ export class Forwarder {
   /** Give up on every hand-off in progress (shutdown grace is over): they come back as unavailable and are spooled. */
   abortInFlight(): void {
     const old = this.abort;
-    this.abort = new AbortController();
+    this.abort = Forwarder.controller();
     old.abort(new Error('agent shutting down'));
   }
 
