@@ -2,6 +2,7 @@
 import { runCheckConfig } from './check-config.js';
 import { runHashPassword } from './hash-password.js';
 import { runDaemonCommand } from './run.js';
+import { runDemo } from './demo.js';
 import { runAddDomain, runCheck, runIp, runPmta, runQuota, runStatus } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 
@@ -13,6 +14,7 @@ Usage:
   pmta-agent sim --smtp HOST:PORT --acct-dir DIR [options]
                                             run the PowerMTA simulator
   pmta-agent hash-password                  read a password on stdin, print its hash
+  pmta-agent demo [--messages N]            the agent and the simulator on loopback, with quotas moving
 
 Operator commands (over the control API; URL and token from $PMTA_AGENT_URL and
 $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scripts:
@@ -39,6 +41,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   'add-domain': runAddDomain,
   ip: runIp,
   pmta: runPmta,
+  demo: runDemo,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -109,7 +109,8 @@ export const configSchema = z
         connectTimeoutMs: z.number().int().positive().default(5_000),
         /** Longer than this for any reply and PowerMTA counts as slow: the message is spooled. */
         replyTimeoutMs: z.number().int().positive().default(30_000),
-        configPath: z.string().default('/etc/pmta/pmta-agent.conf'),
+        /** The include file the agent owns, in a directory of its own (the unit lets it write only there). */
+        configPath: z.string().default('/etc/pmta/pmta-agent/pmta-agent.conf'),
         reloadCommand: z.string().default('pmta reload'),
         /** A reload running longer is killed and counts as failed (the previous file is put back). */
         reloadTimeoutMs: z.number().int().positive().default(30_000),
