@@ -10,6 +10,11 @@ export const replies = {
   authRequired: (): Reply => ({ code: 530, text: '5.7.0 Authentication required' }),
   badCredentials: (): Reply => ({ code: 535, text: '5.7.8 Authentication credentials invalid' }),
   senderNotAllowed: (domain: string): Reply => ({ code: 550, text: `5.7.1 Sender domain ${domain || '(empty)'} is not one of this tenant's domains` }),
+  suppressedBounce: (rcpt: string, reason: string): Reply => ({
+    code: 550,
+    text: `5.1.1 <${rcpt}> is on this tenant's suppression list (${reason === 'manual' ? 'added by an operator' : 'hard bounce'})`,
+  }),
+  suppressedComplaint: (rcpt: string): Reply => ({ code: 550, text: `5.7.1 <${rcpt}> complained about this sender and is suppressed` }),
   tooManyRecipients: (max: number): Reply => ({ code: 452, text: `4.5.3 Too many recipients (limit ${max})` }),
   spoolFull: (tenant: string, limit: string): Reply => ({ code: 452, text: `4.3.1 Deferred spool of tenant ${tenant} is full (${limit}); try again later` }),
   tooBig: (max: number): Reply => ({ code: 552, text: `5.3.4 Message exceeds the size limit of ${max} bytes` }),

@@ -1,44 +1,21 @@
-import { readFileSync, promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { readFileSync } from 'node:fs';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import type { AuthCache } from '../auth/password.js';
 import type { Config } from '../config/schema.js';
-import type { Gate, Granted } from '../gate/gate.js';
-import type { QuotaLedger } from '../ledger/ledger.js';
-import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
-import type { Registry, TenantRecord } from '../tenants/registry.js';
-import type { Clock } from '../types.js';
-import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
-import { teeToFile } from '../forward/tee.js';
-import { Spool } from '../forward/spool.js';
+import type { TenantRecord } from '../tenants/registry.js';
 import { useOwnEnhancedCodes } from './enhanced-codes.js';
+import { Reception, type ReceptionDeps, type Transaction } from './reception.js';
 import { replies, SmtpReplyError, type Reply } from './replies.js';
 
-export interface IngressDeps extends HandOffDeps {
-  metrics: Metrics;
-  registry: Registry;
-  gate: Gate;
-  ledger: QuotaLedger;
-  authCache: AuthCache;
-  clock: Clock;
-  log: Logger;
-}
+export type IngressDeps = ReceptionDeps;
 
 interface SessionUser {
   tenant: string;
   username: string;
 }
 
-/** Envelope state of the transaction in progress on one connection. */
-interface Transaction {
-  tenant: TenantRecord;
-  granted: Array<{ rcpt: string; grant: Granted }>;
-  deferred: string[];
-  deferReason: string;
-}
-
 export interface Ingress {
+  /** The same transaction steps for messages composed by the API. */
+  reception: Reception;
   server: SMTPServer;
   listen(): Promise<{ host: string; port: number }>;
   /** Sessions currently open. */
@@ -69,10 +46,11 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
   };
   const fail = (reply: Reply) => new SmtpReplyError(reply);
 
+  const reception = new Reception(deps);
   const releaseTx = async (sessionId: string) => {
     const tx = txs.get(sessionId);
     txs.delete(sessionId);
-    if (tx) for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
+    if (tx) await reception.abort(tx);
   };
 
   const tenantOf = (session: SMTPServerSession): TenantRecord | undefined => {
@@ -139,13 +117,9 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
           throw fail(replies.authRequired());
         }
-        const domain = address.address.split('@').pop()?.toLowerCase() ?? '';
-        if (!tenant.domains.has(domain)) {
-          deps.log.warn('smtp.sender_refused', { session: session.id, tenant: tenant.slug, mailFrom: address.address });
-          deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
-          throw fail(replies.senderNotAllowed(domain));
-        }
-        txs.set(session.id, { tenant, granted: [], deferred: [], deferReason: '' });
+        const step = reception.begin(tenant, address.address);
+        if (!step.ok) throw fail(step.reply);
+        txs.set(session.id, step.value);
       })().then(() => cb(), cb);
     },
 
@@ -153,23 +127,8 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       (async () => {
         const tx = txs.get(session.id);
         if (!tx) throw fail(replies.authRequired());
-        const first = tx.granted[0];
-        const grant = await deps.gate.reserve(tx.tenant, 1, first?.grant.ip.address);
-        if (grant) {
-          tx.granted.push({ rcpt: address.address, grant });
-          return;
-        }
-        if (tx.granted.length === 0 && tx.deferred.length === 0) {
-          // Checked here, while MailWizz can still be told, not after it sent the body.
-          const limit = deps.spool.overLimit(tx.tenant.slug, 0, deps.spoolLimits(tx.tenant));
-          if (limit) {
-            deps.log.error('spool.limit_reached', { tenant: tx.tenant.slug, limit });
-            deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '4xx' });
-            throw fail(replies.spoolFull(tx.tenant.slug, limit));
-          }
-        }
-        tx.deferred.push(address.address);
-        tx.deferReason ||= first ? `IP ${first.grant.ip.address} has no quota left for more recipients` : await deps.gate.whyNoQuota(tx.tenant);
+        const refusal = await reception.addRecipient(tx, address.address);
+        if (refusal) throw fail(refusal);
       })().then(() => cb(), cb);
     },
 
@@ -178,71 +137,15 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       (async (): Promise<string> => {
         const tx = txs.get(session.id);
         txs.delete(session.id);
-        const arrivedAt = deps.clock.now();
-        const id = Spool.newId(arrivedAt);
-        const file = deps.spool.tmpPathFor(id);
-        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        const plan = tx ? forwardPlan(deps, tx.tenant, mailFrom, tx.granted) : null;
-        let teed;
-        const started = process.hrtime.bigint();
-        const timedForward = plan
-          ? async (s: Readable) => {
-              const outcome = await deps.forwarder.forward(plan, s);
-              deps.metrics.forwardSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-              return outcome;
-            }
-          : null;
-        try {
-          teed = await teeToFile(stream, file, timedForward);
-        } catch (err) {
-          await fsp.rm(file, { force: true });
-          if (tx) for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
-          deps.log.error('smtp.data_failed', { session: session.id, error: err as Error });
-          throw fail(replies.localError());
-        }
         if (!tx) {
-          await fsp.rm(file, { force: true });
+          stream.resume();
+          await new Promise((r) => stream.once('end', r));
           throw fail(replies.authRequired());
         }
-        if (stream.sizeExceeded) {
-          // Too big for us means too big for PowerMTA's limit too; whatever it said, it is refused.
-          await fsp.rm(file, { force: true });
-          for (const g of tx.granted) await deps.ledger.release(g.grant.reservation);
-          throw fail(replies.tooBig(cfg.maxMessageBytes));
-        }
-        const messageId = teed.info?.messageId ?? null;
-        const result = await handOff(
-          deps,
-          {
-            id,
-            tenant: tx.tenant,
-            file,
-            size: teed.size,
-            mailFrom,
-            messageId,
-            granted: tx.granted,
-            deferred: tx.deferred,
-            deferReason: tx.deferReason,
-            arrivedAt,
-          },
-          teed.outcome,
-        );
-        const reply = replyFor(result, tx.tenant.slug);
-        deps.metrics.smtpReplies.inc({ stage: 'data', class: `${String(reply.code)[0]}xx` });
-        deps.metrics.messages.inc({ tenant: tx.tenant.slug, path: result.kind });
-        if (result.kind === 'forwarded' && tx.granted[0])
-          deps.metrics.recipients.inc({ tenant: tx.tenant.slug, ip: tx.granted[0].grant.ip.address }, tx.granted.length - result.spooled);
-        deps.log.info('smtp.message', {
+        const { reply } = await reception.receive(tx, stream, {
           session: session.id,
-          tenant: tx.tenant.slug,
-          messageId,
-          rcpts: session.envelope.rcptTo.map((r) => r.address),
-          size: teed.size,
-          path: result.kind,
-          ip: tx.granted[0]?.grant.ip.address ?? null,
-          vmta: result.kind === 'forwarded' ? result.vmta : null,
-          reason: result.kind === 'spooled' ? result.reason : undefined,
-          reply: `${reply.code} ${reply.text}`,
+          tooBig: () => stream.sizeExceeded,
+          maxBytes: cfg.maxMessageBytes,
         });
         if (reply.code !== 250) throw fail(reply);
         return reply.text;
@@ -274,6 +177,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           resolve({ host: cfg.host, port: typeof a === 'object' && a ? a.port : cfg.port });
         });
       }),
+    reception,
     inFlight: () => dataInFlight,
     stopListening: () => {
       stopped = true;
@@ -287,17 +191,4 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       for (const id of [...txs.keys()]) await releaseTx(id);
     },
   };
-}
-
-function replyFor(result: HandOffResult, tenant: string): Reply {
-  switch (result.kind) {
-    case 'forwarded':
-      return replies.forwarded(result.response);
-    case 'spooled':
-      return replies.queued(result.id, result.reason);
-    case 'refused':
-      return replies.pmtaRefused(result.code, result.response);
-    case 'spool-full':
-      return replies.spoolFull(tenant, result.limit);
-  }
 }

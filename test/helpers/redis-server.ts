@@ -3,7 +3,7 @@
 // It can be stopped and started again on the same port, paused (SIGSTOP) to
 // play a hung server, and three of them can be joined into a Cluster.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,7 @@ export function redisServerBinary(): string {
     if (dir && existsSync(candidate)) return candidate;
   }
   throw new Error(
-    'redis-server not found on PATH: the Redis ledger tests need a real Redis 6.2+. ' +
+    'redis-server not found on PATH: the Redis ledger tests need a real redis-server (6 or later). ' +
       "Install Debian's package (sudo apt-get install redis-server) or set REDIS_SERVER=/path/to/redis-server.",
   );
 }
@@ -89,6 +89,8 @@ export interface RedisServerOptions {
   args?: string[];
   /** How long start() waits for PING; default 10 s. */
   startTimeoutMs?: number;
+  /** Run as a Sentinel with these config lines (Sentinel needs a config file it can rewrite). */
+  sentinelConfig?: string;
 }
 
 /** Starts a redis-server child on a free port (no RDB, no AOF) and waits until it answers PING. */
@@ -103,7 +105,13 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
 
   async function start(): Promise<void> {
     if (child) return;
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', '', ...(opts.args ?? [])];
+    const conf = path.join(dir, 'sentinel.conf');
+    if (opts.sentinelConfig !== undefined && !existsSync(conf)) writeFileSync(conf, opts.sentinelConfig + '\n');
+    const args = [
+      ...(opts.sentinelConfig !== undefined ? [conf, '--sentinel'] : []),
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', ''],
+      ...(opts.args ?? []),
+    ];
     const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     live.add(c);
@@ -175,6 +183,11 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     },
     resume,
   } satisfies RedisServer;
+}
+
+/** A Sentinel watching `master` under the group name `name` (quorum 1). */
+export function startRedisSentinel(master: RedisServer, name = 'mymaster'): Promise<RedisServer> {
+  return startRedisServer({ sentinelConfig: `sentinel monitor ${name} 127.0.0.1 ${master.port} 1` });
 }
 
 export interface RedisClusterServers {

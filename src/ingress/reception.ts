@@ -1,0 +1,171 @@
+import { promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { AuthCache } from '../auth/password.js';
+import type { Gate, Granted } from '../gate/gate.js';
+import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
+import { Spool } from '../forward/spool.js';
+import { teeToFile } from '../forward/tee.js';
+import type { QuotaLedger } from '../ledger/ledger.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Registry, TenantRecord } from '../tenants/registry.js';
+import type { Clock } from '../types.js';
+import { replies, type Reply } from './replies.js';
+
+/** Whether a tenant may no longer mail an address, and why (the accounting issue fills it). */
+export interface SuppressionCheck {
+  check(tenantId: number, email: string): { reason: 'hard-bounce' | 'complaint' | 'manual' } | null;
+}
+
+export interface ReceptionDeps extends HandOffDeps {
+  registry: Registry;
+  gate: Gate;
+  ledger: QuotaLedger;
+  authCache: AuthCache;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  suppression?: SuppressionCheck;
+}
+
+/** Envelope state of one mail transaction. */
+export interface Transaction {
+  tenant: TenantRecord;
+  mailFrom: string;
+  granted: Array<{ rcpt: string; grant: Granted }>;
+  deferred: string[];
+  deferReason: string;
+}
+
+export type Step<T> = { ok: true; value: T } | { ok: false; reply: Reply };
+
+export interface Received {
+  reply: Reply;
+  result: HandOffResult | null;
+  messageId: string | null;
+  size: number;
+}
+
+/**
+ * The gate as a mail transaction sees it, the same for SMTP sessions and for
+ * messages the API composes: sender check, suppression and quota per recipient,
+ * then the message streamed to PowerMTA and to disk, settled or spooled.
+ */
+export class Reception {
+  constructor(private readonly deps: ReceptionDeps) {}
+
+  begin(tenant: TenantRecord, mailFrom: string): Step<Transaction> {
+    const domain = mailFrom.split('@').pop()?.toLowerCase() ?? '';
+    if (!tenant.domains.has(domain)) {
+      this.deps.log.warn('smtp.sender_refused', { tenant: tenant.slug, mailFrom });
+      this.deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
+      return { ok: false, reply: replies.senderNotAllowed(domain) };
+    }
+    return { ok: true, value: { tenant, mailFrom, granted: [], deferred: [], deferReason: '' } };
+  }
+
+  async addRecipient(tx: Transaction, rcpt: string): Promise<Reply | null> {
+    const suppressed = this.deps.suppression?.check(tx.tenant.id, rcpt);
+    if (suppressed) {
+      this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '5xx' });
+      this.deps.log.info('smtp.rcpt_suppressed', { tenant: tx.tenant.slug, rcpt, reason: suppressed.reason });
+      return suppressed.reason === 'complaint' ? replies.suppressedComplaint(rcpt) : replies.suppressedBounce(rcpt, suppressed.reason);
+    }
+    const first = tx.granted[0];
+    const grant = await this.deps.gate.reserve(tx.tenant, 1, first?.grant.ip.address);
+    if (grant) {
+      tx.granted.push({ rcpt, grant });
+      return null;
+    }
+    if (tx.granted.length === 0 && tx.deferred.length === 0) {
+      // Checked here, while the client can still be told, not after it sent the body.
+      const limit = this.deps.spool.overLimit(tx.tenant.slug, 0, this.deps.spoolLimits(tx.tenant));
+      if (limit) {
+        this.deps.log.error('spool.limit_reached', { tenant: tx.tenant.slug, limit });
+        this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '4xx' });
+        return replies.spoolFull(tx.tenant.slug, limit);
+      }
+    }
+    tx.deferred.push(rcpt);
+    tx.deferReason ||= first ? `IP ${first.grant.ip.address} has no quota left for more recipients` : await this.deps.gate.whyNoQuota(tx.tenant);
+    return null;
+  }
+
+  async abort(tx: Transaction): Promise<void> {
+    const granted = tx.granted.splice(0);
+    for (const g of granted) await this.deps.ledger.release(g.grant.reservation);
+  }
+
+  /**
+   * Receives the message: at once to PowerMTA (when it holds quota) and to a temp
+   * file; then commits, releases or spools. `tooBig` is read after the stream ended.
+   */
+  async receive(tx: Transaction, stream: Readable, opts: { session?: string; tooBig?: () => boolean; maxBytes?: number } = {}): Promise<Received> {
+    const deps = this.deps;
+    const arrivedAt = deps.clock.now();
+    const id = Spool.newId(arrivedAt);
+    const file = deps.spool.tmpPathFor(id);
+    const plan = forwardPlan(deps, tx.tenant, tx.mailFrom, tx.granted);
+    const started = process.hrtime.bigint();
+    const timedForward = plan
+      ? async (s: Readable) => {
+          const outcome = await deps.forwarder.forward(plan, s);
+          deps.metrics.forwardSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          return outcome;
+        }
+      : null;
+    let teed;
+    try {
+      teed = await teeToFile(stream, file, timedForward);
+    } catch (err) {
+      await fsp.rm(file, { force: true });
+      await this.abort(tx);
+      deps.log.error('smtp.data_failed', { session: opts.session, tenant: tx.tenant.slug, error: err as Error });
+      return { reply: replies.localError(), result: null, messageId: null, size: 0 };
+    }
+    if (opts.tooBig?.()) {
+      // Too big for us means too big for PowerMTA's limit too; whatever it said, it is refused.
+      await fsp.rm(file, { force: true });
+      await this.abort(tx);
+      return { reply: replies.tooBig(opts.maxBytes ?? 0), result: null, messageId: teed.info?.messageId ?? null, size: teed.size };
+    }
+    const messageId = teed.info?.messageId ?? null;
+    const granted = tx.granted.splice(0);
+    const result = await handOff(
+      deps,
+      { id, tenant: tx.tenant, file, size: teed.size, mailFrom: tx.mailFrom, messageId, granted, deferred: tx.deferred, deferReason: tx.deferReason, arrivedAt },
+      teed.outcome,
+    );
+    const reply = replyFor(result, tx.tenant.slug);
+    deps.metrics.smtpReplies.inc({ stage: 'data', class: `${String(reply.code)[0]}xx` });
+    deps.metrics.messages.inc({ tenant: tx.tenant.slug, path: result.kind });
+    if (result.kind === 'forwarded' && granted[0])
+      deps.metrics.recipients.inc({ tenant: tx.tenant.slug, ip: granted[0].grant.ip.address }, granted.length - result.spooled);
+    deps.log.info('smtp.message', {
+      session: opts.session,
+      tenant: tx.tenant.slug,
+      messageId,
+      rcpts: [...granted.map((g) => g.rcpt), ...tx.deferred],
+      size: teed.size,
+      path: result.kind,
+      ip: granted[0]?.grant.ip.address ?? null,
+      vmta: result.kind === 'forwarded' ? result.vmta : null,
+      reason: result.kind === 'spooled' ? result.reason : undefined,
+      reply: `${reply.code} ${reply.text}`,
+    });
+    return { reply, result, messageId, size: teed.size };
+  }
+}
+
+function replyFor(result: HandOffResult, tenant: string): Reply {
+  switch (result.kind) {
+    case 'forwarded':
+      return replies.forwarded(result.response);
+    case 'spooled':
+      return replies.queued(result.id, result.reason);
+    case 'refused':
+      return replies.pmtaRefused(result.code, result.response);
+    case 'spool-full':
+      return replies.spoolFull(tenant, result.limit);
+  }
+}
