@@ -8,7 +8,9 @@ import { Spool } from './forward/spool.js';
 import { Gate } from './gate/gate.js';
 import { createIngress, type Ingress } from './ingress/smtp.js';
 import type { QuotaLedger } from './ledger/ledger.js';
-import { SqliteLedger } from './ledger/sqlite.js';
+import { GuardedLedger } from './ledger/guarded.js';
+import { openLedger } from './ledger/open.js';
+import { SharedIpStates } from './tenants/shared-states.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { openDb, type Db } from './store/db.js';
 import { Registry, type TenantRecord } from './tenants/registry.js';
@@ -57,8 +59,9 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   const db = openDb(sqlitePathOf(cfg));
   await syncTenantsFromConfig(db, cfg, dayKey(clock.now(), cfg.warmup.timezone));
   const registry = new Registry(db, spoolLimitsByTenant(cfg));
-  const ledger = new SqliteLedger(db);
-  const released = await ledger.sweep(clock.now());
+  const opened = await openLedger(cfg, db, log);
+  const ledger = new GuardedLedger(opened.ledger, log);
+  const released = await ledger.sweep(clock.now()).catch(() => 0);
   if (released) log.info('ledger.swept', { released, at: 'start' });
 
   const spool = new Spool(spoolDirOf(cfg), log);
@@ -123,6 +126,8 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     acceptingWrites: () => accepting,
   };
   registerGauges(metrics, registry, gate, spool);
+  const shared = opened.redis ? new SharedIpStates(opened.redis, admin, log) : null;
+  shared?.start(cfg.store.redis.stateSyncMs);
   const pmtaConfig = new PmtaConfigService(() => cfg, registry, clock, log, metrics);
   admin.onChange(() => pmtaConfig.scheduleApply());
   apiDeps.statusParts.push(() => ({ pmta_config: { last_apply: pmtaConfig.status.last(), failing: pmtaConfig.status.failing } }));
@@ -210,8 +215,10 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       await pmtaConfig.close();
       clearInterval(sweeper);
       forwarder.close();
-      const left = await ledger.inFlight();
+      const left = await ledger.inFlight().catch(() => []);
       if (left.length) log.warn('daemon.reservations_left', { count: left.length });
+      shared?.stop();
+      await opened.close();
       db.close();
       log.info('daemon.stopped');
     },

@@ -148,7 +148,21 @@ export const configSchema = z
         /** State directory: SQLite file, spool, DKIM keys unless set elsewhere. */
         stateDir: z.string().default('./data'),
         sqlitePath: z.string().nullable().default(null),
-        redisUrl: z.string().nullable().default(null),
+        /** Quota counters and reservations shared by several agents (redis:// or rediss://). */
+        redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').nullable().default(null),
+        redis: z
+          .object({
+            tls: z.boolean().nullable().default(null),
+            /** Sentinel: the URL's host is the master group name. */
+            sentinels: z.array(z.object({ host: z.string(), port: port }).strict()).default([]),
+            cluster: z.boolean().default(false),
+            /** Day keys expire after this many days. */
+            historyDays: z.number().int().positive().default(400),
+            /** How often each agent reads IP states (pauses) that another agent wrote. */
+            stateSyncMs: z.number().int().positive().default(1000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

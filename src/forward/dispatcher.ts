@@ -110,7 +110,14 @@ export class Dispatcher {
         blocked.add(slug);
         continue;
       }
-      const grant = await this.deps.gate.reserve(tenant, 1);
+      let grant;
+      try {
+        grant = await this.deps.gate.reserve(tenant, 1);
+      } catch (err) {
+        // Quota store down: fail closed, try again next pass.
+        this.deps.log.warn('dispatch.store_unavailable', { tenant: slug, error: err as Error });
+        break;
+      }
       if (!grant) {
         blocked.add(slug); // no quota left today for this tenant: try again next pass
         continue;
@@ -132,7 +139,7 @@ export class Dispatcher {
   private async reserveUpTo(tenant: TenantRecord, ip: string, n: number) {
     const out = [];
     for (let i = 0; i < n; i++) {
-      const g = await this.deps.gate.reserve(tenant, 1, ip);
+      const g = await this.deps.gate.reserve(tenant, 1, ip).catch(() => null);
       if (!g) break;
       out.push(g);
     }

@@ -72,7 +72,17 @@ export class Reception {
       return suppressed.reason === 'complaint' ? replies.suppressedComplaint(rcpt) : replies.suppressedBounce(rcpt, suppressed.reason);
     }
     const first = tx.granted[0];
-    const grant = await this.deps.gate.reserve(tx.tenant, 1, first?.grant.ip.address);
+    let grant;
+    try {
+      grant = await this.deps.gate.reserve(tx.tenant, 1, first?.grant.ip.address);
+    } catch (err) {
+      // The quota store is unreachable: fail closed. Nothing goes to PowerMTA without
+      // a reservation; the message waits in the spool (still a 250 for MailWizz).
+      this.deps.log.error('gate.store_unavailable', { tenant: tx.tenant.slug, error: err as Error });
+      tx.deferred.push(rcpt);
+      tx.deferReason ||= `quota store unavailable (${(err as Error).message})`;
+      return null;
+    }
     if (grant) {
       tx.granted.push({ rcpt, grant });
       return null;
@@ -87,7 +97,9 @@ export class Reception {
       }
     }
     tx.deferred.push(rcpt);
-    tx.deferReason ||= first ? `IP ${first.grant.ip.address} has no quota left for more recipients` : await this.deps.gate.whyNoQuota(tx.tenant);
+    tx.deferReason ||= first
+      ? `IP ${first.grant.ip.address} has no quota left for more recipients`
+      : await this.deps.gate.whyNoQuota(tx.tenant).catch(() => 'no quota information (quota store unavailable)');
     return null;
   }
 

@@ -22,7 +22,7 @@ export interface AuditEntry {
  * rebuilt and listeners (PowerMTA config apply) hear about it.
  */
 export class TenantAdmin {
-  private readonly listeners: Array<(kind: ChangeKind) => void> = [];
+  private readonly listeners: Array<(kind: ChangeKind, ip?: { address: string; state: IpState; at: string }) => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -31,13 +31,26 @@ export class TenantAdmin {
     private readonly timeZone: () => string,
   ) {}
 
-  onChange(fn: (kind: ChangeKind) => void): void {
+  /** `ip` is set when one IP's state changed (the shared store publishes exactly that). */
+  onChange(fn: (kind: ChangeKind, ip?: { address: string; state: IpState; at: string }) => void): void {
     this.listeners.push(fn);
   }
 
-  private changed(kind: ChangeKind): void {
+  private changed(kind: ChangeKind, ip?: { address: string; state: IpState; at: string }): void {
     this.registry.reload();
-    for (const fn of this.listeners) fn(kind);
+    for (const fn of this.listeners) fn(kind, ip);
+  }
+
+  /** A state another agent set (shared store): applied here without publishing it back. */
+  applySharedState(address: string, state: IpState, at: string, reason: string): boolean {
+    const row = this.db.prepare('SELECT state, updated_at FROM ips WHERE address = ?').get(address) as { state: IpState; updated_at: string } | undefined;
+    if (!row || row.state === state || row.updated_at >= at) return false;
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE ips SET state = ?, state_reason = ?, updated_at = ? WHERE address = ?').run(state, reason, at, address);
+      this.audit('shared-store', `ip.${state}`, `ip:${address}`, { from: row.state, to: state, reason });
+    })();
+    this.changed('ip');
+    return true;
   }
 
   private now(): string {
@@ -157,11 +170,12 @@ export class TenantAdmin {
   setIpState(actor: string, address: string, state: IpState, reason: string): { from: IpState; to: IpState } {
     const row = this.ipRow(address);
     if (row.state === 'retired' && state !== 'retired') throw new ConflictError(`IP ${address} is retired`, 'state');
+    const at = this.now();
     this.db.transaction(() => {
-      this.db.prepare('UPDATE ips SET state = ?, state_reason = ?, updated_at = ? WHERE address = ?').run(state, reason, this.now(), address);
+      this.db.prepare('UPDATE ips SET state = ?, state_reason = ?, updated_at = ? WHERE address = ?').run(state, reason, at, address);
       this.audit(actor, `ip.${state}`, `ip:${address}`, { from: row.state, to: state, reason });
     })();
-    this.changed('ip');
+    this.changed('ip', { address, state, at });
     return { from: row.state, to: state };
   }
 

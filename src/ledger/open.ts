@@ -1,0 +1,58 @@
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { Db } from '../store/db.js';
+import type { QuotaLedger } from './ledger.js';
+import { createRedisClient, RedisLedger, waitForRedis, type RedisClient } from './redis.js';
+import { SqliteLedger } from './sqlite.js';
+
+export interface OpenedLedger {
+  ledger: QuotaLedger;
+  redis: RedisClient | null;
+  close(): Promise<void>;
+}
+
+/** SQLite by default; Redis when store.redisUrl is set, so several agents share one quota. */
+export async function openLedger(cfg: Config, db: Db, log: Logger): Promise<OpenedLedger> {
+  const url = cfg.store.redisUrl;
+  if (!url) return { ledger: new SqliteLedger(db), redis: null, close: async () => {} };
+  const r = cfg.store.redis;
+  const redis = createRedisClient(url, {
+    ...(r.tls !== null ? { tls: r.tls } : {}),
+    ...(r.sentinels.length ? { sentinels: { nodes: r.sentinels } } : {}),
+    ...(r.cluster ? { cluster: true } : {}),
+  });
+  // ioredis reports every failed reconnect; one line per outage is enough.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) log.error('redis.unreachable', { url: redactUrl(url), error: err });
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info('redis.back', { url: redactUrl(url) });
+    down = false;
+  });
+  try {
+    await waitForRedis(redis, 3000);
+  } catch (err) {
+    // Start anyway: the gate fails closed (everything is spooled) until Redis answers.
+    log.error('redis.unreachable_at_start', { url: redactUrl(url), error: err as Error });
+  }
+  return {
+    ledger: new RedisLedger(redis, { historyDays: r.historyDays }),
+    redis,
+    close: async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable)';
+  }
+}
