@@ -3,7 +3,7 @@ import { runCheckConfig } from './check-config.js';
 import { runHashPassword } from './hash-password.js';
 import { runDaemonCommand } from './run.js';
 import { runDemo } from './demo.js';
-import { runAddDomain, runCheck, runIp, runPmta, runQuota, runStatus } from './ops.js';
+import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
@@ -21,6 +21,7 @@ $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scr
   pmta-agent status
   pmta-agent quota <tenant>
   pmta-agent check <tenant> <n>
+  pmta-agent forecast <tenant> [--days N] [--add-ip-every D]
   pmta-agent add-domain --tenant T --domain D --ip A [--hostname H]
   pmta-agent ip pause|resume|retire <ip> --reason TEXT
   pmta-agent ip list
@@ -41,6 +42,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   'add-domain': runAddDomain,
   ip: runIp,
   pmta: runPmta,
+  forecast: runForecast,
   demo: runDemo,
 };
 

@@ -121,3 +121,24 @@ export const runPmta = command(
     throw new UsageError('pmta needs render or apply');
   },
 );
+
+export const runForecast = command(
+  'Usage: pmta-agent forecast <tenant> [--days N] [--add-ip-every D] [--max-ips N] [--json]\nExpected daily capacity per day ahead, from the schedule and current states.\n',
+  { days: { type: 'string' }, 'add-ip-every': { type: 'string' }, 'max-ips': { type: 'string' } },
+  async (api, [tenant], v) => {
+    const qs = new URLSearchParams();
+    if (v.days) qs.set('days', String(v.days));
+    if (v['add-ip-every']) qs.set('add_ip_every', String(v['add-ip-every']));
+    if (v['max-ips']) qs.set('max_ips', String(v['max-ips']));
+    const r = await api.get(`/api/v2/quotas/${encodeURIComponent(need(tenant, 'tenant'))}/forecast?${qs}`);
+    // One row a week keeps the table readable; --json has every day.
+    const rows = r.forecast.filter((_: unknown, i: number) => i % 7 === 0 || i === r.forecast.length - 1);
+    return {
+      json: r,
+      text: table(
+        ['DAY', 'TOTAL/DAY', 'IPS'],
+        rows.map((d: any) => [d.day, d.total, d.ips.filter((i: any) => i.cap > 0).map((i: any) => `${i.ip}:${i.cap}`).join(' ')]),
+      ),
+    };
+  },
+);

@@ -150,3 +150,22 @@ describe('control API over real HTTP against the running daemon', () => {
     assert.equal(SOS.domain, 'sos-mail.com');
   });
 });
+
+describe('capacity forecast', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ sosIps: [] });
+  });
+  after(() => h.close());
+
+  it("answers the seed's plan: 5 IPs added a week apart reach 50,000 a day once all are active", async () => {
+    const r = await h.api('/api/v2/quotas/sos-expat/forecast?days=90&add_ip_every=7&max_ips=5');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const totals = r.body.forecast.map((d: { total: number }) => d.total);
+    assert.equal(totals[0], 50, 'day one: one new IP in week 1');
+    assert.equal(Math.max(...totals), 50_000);
+    const first = r.body.forecast.find((d: { total: number }) => d.total === 50_000);
+    assert.equal(first.ips.filter((i: { cap: number }) => i.cap === 10_000).length, 5);
+    assert.equal((await h.api('/api/v2/quotas/sos-expat/forecast?days=0')).body.field, 'days');
+  });
+});

@@ -4,7 +4,8 @@ import type { IpQuotaView } from '../../gate/gate.js';
 import type { TenantRecord } from '../../tenants/registry.js';
 import { daysBetween, warmupDayNumber } from '../../warmup/schedule.js';
 import type { ApiDeps, Env } from '../context.js';
-import { ApiError, body } from '../errors.js';
+import { ApiError, body, query } from '../errors.js';
+import { forecast } from '../../warmup/forecast.js';
 
 const usable = (s: IpQuotaView) => s.state === 'warming' || s.state === 'active';
 
@@ -88,6 +89,36 @@ export function quotaRoutes(deps: ApiDeps) {
       recommended_vmta: best && best.remaining > 0 ? best.vmta : null,
       split,
       overflow: Math.max(0, n - remaining),
+    });
+  });
+
+  app.get('/:tenant/forecast', (c) => {
+    const tenant = tenantOf(c.req.param('tenant'));
+    const q = query(
+      c,
+      z
+        .object({
+          days: z.coerce.number().int().min(1).max(730).default(42),
+          add_ip_every: z.coerce.number().int().min(1).max(365).optional(),
+          max_ips: z.coerce.number().int().min(1).max(1000).optional(),
+        })
+        .strict(),
+    );
+    const cfg = deps.cfg();
+    const days = forecast({
+      ips: tenant.ips.map((i) => ({ address: i.address, state: i.state, warmupStart: i.warmupStart })),
+      from: deps.gate.today(),
+      days: q.days,
+      schedule: { steps: cfg.warmup.steps, activeDailyCap: cfg.warmup.activeDailyCap },
+      ...(q.add_ip_every ? { addIpEvery: q.add_ip_every } : {}),
+      ...(q.max_ips ? { addIpsUpTo: q.max_ips } : {}),
+    });
+    return c.json({
+      tenant_id: tenant.id,
+      from: deps.gate.today(),
+      days: q.days,
+      add_ip_every: q.add_ip_every ?? null,
+      forecast: days.map((d) => ({ day: d.day, total: d.total, ips: d.ips.map((i) => ({ ip: i.address, cap: i.cap, phase: i.phase, planned: i.planned })) })),
     });
   });
 
