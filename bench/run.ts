@@ -74,6 +74,7 @@ function agentConfig(stateDir: string, smtpPort: number, pmtaPort: number, ipSta
   return {
     smtp: { host: '127.0.0.1', port: smtpPort },
     api: { port: 0 },
+    accounting: { mode: 'off' },
     pmta: { host: '127.0.0.1', port: pmtaPort, maxConnections: CONCURRENCY, autoApply: false },
     store: { stateDir },
     // The spool agent's IPs are paused, so its dispatcher has nothing to do; a

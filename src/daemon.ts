@@ -23,6 +23,19 @@ import { Metrics } from './metrics/registry.js';
 import { TenantAdmin } from './tenants/admin.js';
 import { PmtaConfigService } from './pmta/service.js';
 import { powermtaRoutes } from './api/routes/powermta.js';
+import { messageRoutes } from './api/routes/messages.js';
+import { templateRoutes } from './api/routes/templates.js';
+import { createSubmit } from './ingress/submit.js';
+import { TemplateStore } from './templates/store.js';
+import { promises as fsp } from 'node:fs';
+import { AccountingEffects, type BatchSummary } from './accounting/effects.js';
+import { HealthGuard } from './accounting/health-guard.js';
+import { createAccountingTailer } from './accounting/options.js';
+import { registryResolver } from './accounting/resolve.js';
+import { recordAccepted } from './accounting/stats.js';
+import { SuppressionStore } from './accounting/suppression.js';
+import { Notifier } from './alerts/notifier.js';
+import { statsRoutes, suppressionRoutes, webhookRoutes } from './api/routes/accounting.js';
 import { dayKey } from './warmup/schedule.js';
 
 export interface DaemonOptions {
@@ -87,9 +100,17 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     maxBytes: t.spoolLimits.maxBytes ?? cfg.spool.maxBytesPerTenant,
   });
   const metrics = new Metrics();
+  const suppression = new SuppressionStore(db, clock);
+  const accepted = (t: TenantRecord, ip: string, n: number) => {
+    try {
+      recordAccepted(db, ip, t.id, dayKey(clock.now(), cfg.warmup.timezone), n);
+    } catch (err) {
+      log.error('stats.accepted_failed', { tenant: t.slug, ip, error: err as Error });
+    }
+  };
   const admin = new TenantAdmin(db, registry, clock, () => cfg.warmup.timezone);
   const dispatcher = new Dispatcher(
-    { spool, gate, ledger, forwarder, health, registry, clock, log, metrics, jobFallback },
+    { spool, gate, ledger, forwarder, health, registry, clock, log, metrics, accepted, jobFallback },
     { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000 },
   );
   const authCache = new AuthCache(cfg.smtp.authCacheTtlMs);
@@ -103,6 +124,8 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     clock,
     log,
     metrics,
+    accepted,
+    suppression,
     authCache,
     spoolLimits,
     jobFallback,
@@ -131,10 +154,39 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   const pmtaConfig = new PmtaConfigService(() => cfg, registry, clock, log, metrics);
   admin.onChange(() => pmtaConfig.scheduleApply());
   apiDeps.statusParts.push(() => ({ pmta_config: { last_apply: pmtaConfig.status.last(), failing: pmtaConfig.status.failing } }));
-  const mounts: RouteMount[] = [(app) => app.route('/api/v2/powermta', powermtaRoutes(apiDeps, pmtaConfig))];
+  const notifier = new Notifier(() => cfg.alerts, log);
+  const healthGuard = new HealthGuard(db, registry, admin, notifier, clock, () => cfg);
+  const afterBatch = (summary: BatchSummary) => {
+    try {
+      healthGuard.check(summary);
+    } catch (err) {
+      log.error('health.check_failed', { error: err as Error });
+    }
+  };
+  const tailer =
+    cfg.accounting.mode === 'tail'
+      ? createAccountingTailer({ ...cfg.accounting, mode: 'tail', dir: cfg.pmta.accountingDir }, { db, registry, log, timeZone: cfg.warmup.timezone, clock })
+      : null;
+  tailer?.on('batch', afterBatch);
+  const effects = new AccountingEffects(db, { resolve: registryResolver(registry), timeZone: cfg.warmup.timezone });
+  apiDeps.statusParts.push(() => ({ accounting: { mode: cfg.accounting.mode, dir: cfg.pmta.accountingDir, files: tailer?.position() ?? [] } }));
+  const templates = new TemplateStore(db, clock);
+  const submit = createSubmit(ingress.reception, registry);
+  const mounts: RouteMount[] = [
+    (app) => app.route('/api/v2/powermta', powermtaRoutes(apiDeps, pmtaConfig)),
+    (app) => app.route('/api/v2/templates', templateRoutes(apiDeps, templates)),
+    (app) => app.route('/api/v2/stats', statsRoutes(apiDeps, db)),
+    (app) => app.route('/api/v2/suppression', suppressionRoutes(apiDeps, suppression)),
+    (app) => app.route('/api/v2/webhooks', webhookRoutes(apiDeps, effects, afterBatch)),
+    (app) => app.route('/api/v2/messages', messageRoutes(apiDeps, templates, submit)),
+  ];
   const api: ApiServer = await listenApi(createApiApp(apiDeps, log, mounts), cfg.api.host, cfg.api.port);
   const smtpAddress = await ingress.listen();
   dispatcher.start();
+  if (tailer) {
+    await fsp.mkdir(cfg.pmta.accountingDir, { recursive: true }).catch(() => undefined);
+    await tailer.start();
+  }
   if (cfg.pmta.autoApply) void pmtaConfig.apply();
   const sweeper = setInterval(() => {
     ledger.sweep(clock.now()).then(
@@ -213,6 +265,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       await ingress.close(1_000);
       await api.close();
       await pmtaConfig.close();
+      await tailer?.stop();
       clearInterval(sweeper);
       forwarder.close();
       const left = await ledger.inFlight().catch(() => []);

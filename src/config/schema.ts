@@ -204,6 +204,30 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    accounting: z
+      .object({
+        /** tail: follow pmta.accountingDir; push: PowerMTA posts records to /api/v2/webhooks/powermta; off. One per host, so nothing counts twice. */
+        mode: z.enum(['tail', 'push', 'off']).default('tail'),
+        pattern: z.string().default('acct*.csv'),
+        batchLines: z.number().int().positive().default(20_000),
+        usePolling: z.boolean().default(false),
+        pollIntervalMs: z.number().int().positive().default(1000),
+        rescanIntervalMs: z.number().int().nonnegative().default(30_000),
+        maxMalformedLogs: z.number().int().nonnegative().default(100),
+      })
+      .strict()
+      .prefault({}),
+    health: z
+      .object({
+        /** Pause an IP whose rolling rates pass these (hard bounces; complaints, far under the 0.3% mailbox-provider ceiling). */
+        maxHardBounceRate: z.number().positive().max(1).default(0.05),
+        maxComplaintRate: z.number().positive().max(1).default(0.001),
+        /** Rates over this many days, with at least minSample delivered+bounced before judging. */
+        windowDays: z.number().int().positive().max(30).default(2),
+        minSample: z.number().int().positive().default(100),
+      })
+      .strict()
+      .prefault({}),
     mailwizz: z
       .object({
         /** MailWizz's hourly quota for a tenant = today's capacity / this. */

@@ -18,6 +18,7 @@ export interface DispatcherDeps {
   clock: Clock;
   log: Logger;
   metrics?: Metrics;
+  accepted?: (tenant: TenantRecord, ip: string, n: number) => void;
   jobFallback(tenant: TenantRecord): string;
 }
 
@@ -181,6 +182,7 @@ export class Dispatcher {
       log.info('dispatch.forwarded', { ...base, reply: outcome.response });
       this.deps.metrics?.spoolEvents.inc({ event: 'delivered' });
       this.deps.metrics?.recipients.inc({ tenant: tenant.slug, ip: held[0]!.ip.address }, accepted.size);
+      if (accepted.size) this.deps.accepted?.(tenant, held[0]!.ip.address, accepted.size);
     } else {
       // MailWizz already had its 250; PowerMTA's permanent refusal ends the message here.
       log.warn('dispatch.refused', { ...base, reply: outcome.response });

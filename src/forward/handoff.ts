@@ -40,6 +40,8 @@ export interface HandOffDeps {
   clock: Clock;
   log: Logger;
   metrics?: Metrics;
+  /** PowerMTA took n recipients from this IP (daily stats: "accepted"). */
+  accepted?: (tenant: TenantRecord, ip: string, n: number) => void;
   spoolLimits(tenant: TenantRecord): { maxMessages: number; maxBytes: number };
   jobFallback(tenant: TenantRecord): string;
 }
@@ -72,10 +74,14 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
       case 'accepted': {
         deps.health.succeeded();
         const accepted = new Set(outcome.accepted.map((a) => a.toLowerCase()));
+        let taken = 0;
         for (const g of msg.granted) {
-          if (accepted.has(g.rcpt.toLowerCase())) await deps.ledger.commit(g.grant.reservation);
-          else await deps.ledger.release(g.grant.reservation);
+          if (accepted.has(g.rcpt.toLowerCase())) {
+            await deps.ledger.commit(g.grant.reservation);
+            taken++;
+          } else await deps.ledger.release(g.grant.reservation);
         }
+        if (taken) deps.accepted?.(msg.tenant, first.grant.ip.address, taken);
         for (const r of outcome.rejected) {
           // A 4xx for one recipient: PowerMTA will take it later, so it waits in the spool.
           if (r.code < 500) toSpool.push(r.rcpt);

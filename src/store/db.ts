@@ -63,6 +63,68 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX audit_log_subject ON audit_log(subject, at);
   `,
+  `
+  -- accounting: what PowerMTA did with the mail, per IP and day (day in the warmup time zone)
+  CREATE TABLE ip_stats_daily (
+    ip TEXT NOT NULL,
+    day TEXT NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    accepted INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    bounced_hard INTEGER NOT NULL DEFAULT 0,
+    bounced_soft INTEGER NOT NULL DEFAULT 0,
+    -- policy, spam, content, expiry and uncategorised bounces: not the address's fault, the IP's health
+    bounced_other INTEGER NOT NULL DEFAULT 0,
+    deferred INTEGER NOT NULL DEFAULT 0,
+    complaints INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ip, day)
+  ) WITHOUT ROWID;
+  CREATE INDEX ip_stats_daily_tenant ON ip_stats_daily(tenant_id, day);
+  -- addresses a tenant must not send to; the first reason recorded stays
+  CREATE TABLE suppression (
+    tenant_id INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('hard-bounce','complaint','manual')),
+    source TEXT NOT NULL,
+    detail TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, email)
+  );
+  CREATE INDEX suppression_created ON suppression(tenant_id, created_at);
+  -- how far each accounting file has been read: whole lines only, written in the
+  -- same transaction as the effects of those lines. Keyed by inode, so a rotated
+  -- (renamed) file keeps its place; fp_* fingerprints the file's first bytes so a
+  -- reused inode or a rewritten file starts again from 0.
+  CREATE TABLE acct_checkpoints (
+    ino TEXT PRIMARY KEY,
+    dev TEXT NOT NULL,
+    path TEXT NOT NULL,
+    fp_len INTEGER NOT NULL,
+    fp_hash TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    header TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE acct_counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+  `,
+  `
+  -- transactional templates, per tenant; subject, html and text are template sources
+  CREATE TABLE templates (
+    id INTEGER PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    html TEXT NOT NULL,
+    text TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (tenant_id, name)
+  );
+  `,
 ];
 
 export function openDb(file: string): Db {

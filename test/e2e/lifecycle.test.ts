@@ -11,7 +11,7 @@ function lifecycleConfig(stateDir: string, pmtaPort: number, extraTenants: unkno
   return {
     smtp: { port: 0, shutdownGraceMs: 600 },
     api: { port: 0, token: 'lifecycle-token-0123456789' },
-    pmta: { autoApply: false, port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 10_000, maxConnections: 20 },
+    pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 10_000, maxConnections: 20 },
     store: { stateDir },
     spool: { dispatchIntervalMs: 50, retryBackoffMs: 200 },
     log: { level: 'info' },

@@ -10,7 +10,7 @@ function processConfig(stateDir: string, pmtaPort: number, extra: { concurrency?
   return {
     smtp: { port: 0 },
     api: { port: 0 },
-    pmta: { autoApply: false, port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 5000 },
+    pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 5000 },
     store: { stateDir },
     spool: { dispatchIntervalMs: 50, retryBackoffMs: 200, concurrency: extra.concurrency ?? 4 },
     log: { level: 'info' },

@@ -13,7 +13,7 @@ function agentConfig(stateDir: string, pmtaPort: number, redisUrl: string, extra
   return {
     smtp: { port: 0, maxClients: 500 },
     api: { port: 0, token: TOKEN },
-    pmta: { autoApply: false, port: pmtaPort, connectTimeoutMs: 2000, replyTimeoutMs: 5000 },
+    pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 2000, replyTimeoutMs: 5000 },
     store: { stateDir, redisUrl, redis: { stateSyncMs: 200 } },
     ledger: { reservationTtlMs: extra.reservationTtlMs ?? 900_000, sweepIntervalMs: 200 },
     spool: { dispatchIntervalMs: 100, retryBackoffMs: 200 },

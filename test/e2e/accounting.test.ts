@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { TODAY, campaignMessage, send, startHarness, waitFor, type Harness } from '../helpers/env.js';
+
+/** A local HTTP server standing in for the alert webhook. */
+async function webhookSink(): Promise<{ url: string; bodies: unknown[]; close(): Promise<void> }> {
+  const bodies: unknown[] = [];
+  const server = http.createServer((req, res) => {
+    let text = '';
+    req.on('data', (d) => (text += d));
+    req.on('end', () => {
+      bodies.push(JSON.parse(text));
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}/alerts`, bodies, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+describe('accounting through the running daemon: suppression, stats, IP health', () => {
+  let h: Harness;
+  let sink: Awaited<ReturnType<typeof webhookSink>>;
+  before(async () => {
+    sink = await webhookSink();
+    h = await startHarness({
+      sosIps: [
+        { address: '45.123.10.1', state: 'active' },
+        { address: '45.123.10.2', state: 'active' },
+      ],
+      sim: { bounceDomains: ['gone.example'], complainAddresses: ['angry@example.net'] },
+      patch: {
+        alerts: { webhookUrl: sink.url, telegram: null },
+        health: { maxHardBounceRate: 0.2, maxComplaintRate: 0.5, windowDays: 1, minSample: 10 },
+        accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50 },
+      },
+    });
+  });
+  after(async () => {
+    await h.close();
+    await sink.close();
+  });
+
+  it('a hard bounce puts the address on the suppression list; sending to it again gets 550 5.1.1 and uses no quota', async () => {
+    assert.ok((await send(h.port, { to: 'nobody@gone.example' })).ok);
+    await waitFor(async () => (await h.api('/api/v2/suppression/sos-expat')).body.total === 1, 10_000, 'bounce tailed');
+    const entry = (await h.api('/api/v2/suppression/sos-expat')).body.entries[0];
+    assert.equal(entry.email, 'nobody@gone.example');
+    assert.equal(entry.reason, 'hard-bounce');
+    const before = (await h.api('/api/v2/quotas/sos-expat')).body.remaining_today;
+    const r = await send(h.port, { to: 'nobody@gone.example' });
+    assert.ok(!r.ok && r.code === 550, JSON.stringify(r));
+    assert.match(r.response, /^550 5\.1\.1 /);
+    assert.equal((await h.api('/api/v2/quotas/sos-expat')).body.remaining_today, before);
+  });
+
+  it('a complaint suppresses the address with 550 5.7.1', async () => {
+    assert.ok((await send(h.port, { to: 'angry@example.net' })).ok);
+    await waitFor(async () => (await h.api('/api/v2/suppression/sos-expat')).body.total === 2, 10_000, 'complaint tailed');
+    const r = await send(h.port, { to: 'angry@example.net' });
+    assert.ok(!r.ok && r.code === 550 && /^550 5\.7\.1 /.test(r.response), JSON.stringify(r));
+  });
+
+  it('manual entries can be added, exported, imported and removed', async () => {
+    assert.equal((await h.api('/api/v2/suppression/sos-expat', { method: 'POST', json: { email: 'Manual@Example.net' } })).status, 201);
+    assert.equal((await send(h.port, { to: 'manual@example.net' })).ok, false);
+    const exported = await h.api('/api/v2/suppression/sos-expat/export');
+    assert.match(exported.body, /manual@example\.net/);
+    const imported = await h.api('/api/v2/suppression/sos-expat/import', { method: 'POST', body: 'email\nold1@example.net\nnot-an-address\nold2@example.net\n' });
+    assert.equal(imported.body.added, 2);
+    assert.equal(imported.body.bad.length, 1);
+    assert.equal((await h.api('/api/v2/suppression/sos-expat/manual@example.net', { method: 'DELETE' })).status, 200);
+    assert.ok((await send(h.port, { to: 'manual@example.net' })).ok);
+    assert.equal((await h.api('/api/v2/suppression/sos-expat', { method: 'POST', json: { email: 'not-an-email' } })).body.field, 'email');
+  });
+
+  it('stats overview and performance count what PowerMTA reported, per IP and for the tenant', async () => {
+    await waitFor(async () => (await h.api('/api/v2/stats/sos-expat/overview')).body.totals.delivered >= 2, 10_000, 'stats');
+    const o = (await h.api('/api/v2/stats/sos-expat/overview')).body;
+    assert.equal(o.day, TODAY);
+    assert.equal(o.totals.accepted, 3, JSON.stringify(o.totals));
+    assert.equal(o.totals.delivered, 2);
+    assert.equal(o.totals.bouncedHard, 1);
+    assert.equal(o.totals.complaints, 1);
+    const p = (await h.api('/api/v2/stats/sos-expat/performance?days=7')).body;
+    assert.equal(p.totals.bouncedHard, 1);
+    assert.equal((await h.api('/api/v2/stats/sos-expat/performance?days=0')).body.field, 'days');
+  });
+
+  it('an IP pushed over the bounce threshold is paused, gets no more mail, and the alert reaches the webhook', async () => {
+    // Everything now goes to bouncing addresses: the IPs' hard-bounce rates climb past 20%.
+    for (let i = 0; i < 30; i++) await send(h.port, { to: `gone${i}@gone.example`, raw: campaignMessage({ to: `gone${i}@gone.example` }).raw });
+    await waitFor(() => sink.bodies.length > 0, 10_000, 'alert');
+    const alert = sink.bodies[0] as { kind: string; detail: { ip: string } };
+    assert.equal(alert.kind, 'ip_paused');
+    const paused = alert.detail.ip;
+    const q = (await h.api('/api/v2/quotas/sos-expat')).body;
+    assert.equal(q.ips.find((i: { ip_address: string }) => i.ip_address === paused).status, 'paused');
+    const audit = (await h.api(`/api/v2/ips/${paused}/audit`)).body.entries[0];
+    assert.equal(audit.actor, 'health-guard');
+    const before = h.sim.received.length;
+    for (let i = 0; i < 3; i++) await send(h.port, { to: `later${i}@example.net` });
+    const sinceVmtas = h.sim.received.slice(before).map((m) => m.vmta);
+    assert.ok(sinceVmtas.every((v) => v !== `sos-expat-${paused.replace(/\./g, '-')}`), sinceVmtas.join(','));
+  });
+
+  it('refuses pushed accounting records when this agent tails the files (nothing counted twice)', async () => {
+    const r = await h.api('/api/v2/webhooks/powermta', { method: 'POST', json: { type: 'd', rcpt: 'x@example.net' } });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.field, 'accounting.mode');
+  });
+});
+
+describe('accounting pushed over HTTP (accounting.mode push)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ patch: { accounting: { mode: 'push' } } });
+  });
+  after(() => h.close());
+
+  it('takes NDJSON records like the tailer: a hard bounce suppresses, unknown VMTAs are counted and skipped', async () => {
+    const lines = [
+      { type: 'b', timeLogged: `${TODAY} 10:00:00+0000`, orig: 'news@sos-mail.com', rcpt: 'Pushed@Example.net', vmta: 'sos-expat-45-123-10-1', dlvSourceIp: '45.123.10.1', bounceCat: 'bad-mailbox', dsnStatus: '5.1.1', dsnDiag: 'smtp;550 5.1.1 unknown', 'header_Message-Id': '<a@b>' },
+      { type: 'd', timeLogged: `${TODAY} 10:00:01+0000`, orig: 'news@sos-mail.com', rcpt: 'x@example.net', vmta: 'someone-else-1-2-3-4', dlvSourceIp: '1.2.3.4' },
+    ];
+    const r = await h.api('/api/v2/webhooks/powermta', { method: 'POST', body: lines.map((l) => JSON.stringify(l)).join('\n') });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.records, 2);
+    assert.equal(r.body.unknown, 1);
+    const s = (await h.api('/api/v2/suppression/sos-expat')).body;
+    assert.equal(s.entries[0].email, 'pushed@example.net');
+    const refused = await send(h.port, { to: 'pushed@example.net' });
+    assert.ok(!refused.ok && refused.code === 550);
+    assert.equal((await h.api('/api/v2/webhooks/powermta', { method: 'POST', body: '{oops' })).status, 400);
+  });
+});
