@@ -35,6 +35,8 @@ import { registryResolver } from './accounting/resolve.js';
 import { recordAccepted } from './accounting/stats.js';
 import { SuppressionStore } from './accounting/suppression.js';
 import { Notifier } from './alerts/notifier.js';
+import { WarmupRunner } from './warmup/runner.js';
+import { DailyScheduler } from './warmup/scheduler.js';
 import { statsRoutes, suppressionRoutes, webhookRoutes } from './api/routes/accounting.js';
 import { dayKey } from './warmup/schedule.js';
 
@@ -58,6 +60,7 @@ export interface Daemon {
   readonly apiAddress: { host: string; port: number };
   readonly admin: TenantAdmin;
   readonly pmtaConfig: PmtaConfigService;
+  readonly warmup: WarmupRunner;
   readonly metrics: Metrics;
   readonly log: Logger;
   stop(): Promise<void>;
@@ -170,6 +173,14 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   tailer?.on('batch', afterBatch);
   const effects = new AccountingEffects(db, { resolve: registryResolver(registry), timeZone: cfg.warmup.timezone });
   apiDeps.statusParts.push(() => ({ accounting: { mode: cfg.accounting.mode, dir: cfg.pmta.accountingDir, files: tailer?.position() ?? [] } }));
+  const warmup = new WarmupRunner(db, admin, notifier, clock, () => cfg, log);
+  const daily = new DailyScheduler(async () => {
+    const changes = warmup.run();
+    await ledger.sweep(clock.now()).catch(() => 0);
+    // Caps (and so PowerMTA's warmup throttles) follow the day.
+    pmtaConfig.scheduleApply();
+    if (changes.length) log.info('daily.rollover', { changes: changes.length });
+  }, log);
   const templates = new TemplateStore(db, clock);
   const submit = createSubmit(ingress.reception, registry);
   const mounts: RouteMount[] = [
@@ -188,6 +199,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     await tailer.start();
   }
   if (cfg.pmta.autoApply) void pmtaConfig.apply();
+  daily.start(cfg.warmup.progression.cron, cfg.warmup.timezone);
   const sweeper = setInterval(() => {
     ledger.sweep(clock.now()).then(
       (n) => n && log.warn('ledger.swept', { released: n, at: 'timer' }),
@@ -232,6 +244,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       // A changed password must stop working now, not when its cache entry ages out.
       authCache.clear();
       pmtaConfig.scheduleApply();
+      daily.start(next.warmup.progression.cron, next.warmup.timezone);
       log.info('config.reloaded', { tenants: registry.tenants().map((t) => t.slug) });
       if (restartNeeded.length) log.warn('config.restart_needed', { keys: restartNeeded, note: 'these take effect after a restart' });
     },
@@ -246,6 +259,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     apiAddress: api.address,
     admin,
     pmtaConfig,
+    warmup,
     metrics,
     log,
     async stop() {
@@ -264,6 +278,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       clearTimeout(grace);
       await ingress.close(1_000);
       await api.close();
+      daily.stop();
       await pmtaConfig.close();
       await tailer?.stop();
       clearInterval(sweeper);

@@ -201,6 +201,20 @@ export const configSchema = z
             { days: 7, dailyCap: 5000 },
           ]),
         activeDailyCap: z.number().int().nonnegative().default(10_000),
+        /** Each day, a warming IP advances only after a healthy yesterday; holds or steps back a week otherwise. */
+        progression: z
+          .object({
+            enabled: z.boolean().default(true),
+            holdBounceRate: z.number().positive().max(1).default(0.03),
+            holdComplaintRate: z.number().positive().max(1).default(0.001),
+            regressBounceRate: z.number().positive().max(1).default(0.08),
+            regressComplaintRate: z.number().positive().max(1).default(0.003),
+            minVolume: z.number().int().nonnegative().default(20),
+            /** When the daily rollover runs (cron, in warmup.timezone): a little after midnight so late bounces count. */
+            cron: z.string().default('5 0 * * *'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

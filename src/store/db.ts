@@ -125,6 +125,11 @@ const MIGRATIONS: string[] = [
     UNIQUE (tenant_id, name)
   );
   `,
+  `
+  -- warmup progression: the last day judged per IP, and an operator's hold
+  ALTER TABLE ips ADD COLUMN progress_day TEXT;
+  ALTER TABLE ips ADD COLUMN hold_until TEXT;
+  `,
 ];
 
 export function openDb(file: string): Db {

@@ -179,6 +179,29 @@ export class TenantAdmin {
     return { from: row.state, to: state };
   }
 
+  /** The daily rollover's result for one IP: its (derived) warmup start, state and the day judged. */
+  recordProgression(address: string, warmupStart: string, state: IpState, day: string, changes: Array<{ day: string; decision: string }>): void {
+    const row = this.db.prepare('SELECT warmup_start, state FROM ips WHERE address = ?').get(address) as { warmup_start: string; state: IpState } | undefined;
+    if (!row) return;
+    const changed = row.warmup_start !== warmupStart || row.state !== state;
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE ips SET warmup_start = ?, state = ?, progress_day = ? WHERE address = ?').run(warmupStart, state, day, address);
+      for (const c of changes) this.audit('warmup', `warmup.${c.decision}`, `ip:${address}`, { day: c.day, warmupStart, state });
+    })();
+    if (changed) this.changed('ip', row.state !== state ? { address, state, at: this.now() } : undefined);
+  }
+
+  /** Operator override: jump to a warmup day, and/or hold the IP's day until a date. */
+  setWarmup(actor: string, address: string, input: { warmupStart?: string | undefined; holdUntil?: string | null | undefined }): void {
+    this.ipRow(address);
+    this.db.transaction(() => {
+      if (input.warmupStart !== undefined) this.db.prepare('UPDATE ips SET warmup_start = ?, updated_at = ? WHERE address = ?').run(input.warmupStart, this.now(), address);
+      if (input.holdUntil !== undefined) this.db.prepare('UPDATE ips SET hold_until = ?, updated_at = ? WHERE address = ?').run(input.holdUntil, this.now(), address);
+      this.audit(actor, 'warmup.override', `ip:${address}`, input);
+    })();
+    this.changed('ip');
+  }
+
   auditLog(subject?: string, limit = 100): AuditEntry[] {
     const rows = subject
       ? this.db.prepare('SELECT * FROM audit_log WHERE subject = ? ORDER BY id DESC LIMIT ?').all(subject, limit)

@@ -2,6 +2,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { day, hostname } from '../../config/schema.js';
 import type { IpState } from '../../types.js';
+import { startForDay } from '../../warmup/progression.js';
+import { warmupDayNumber } from '../../warmup/schedule.js';
 import type { ApiDeps, Env } from '../context.js';
 import { ApiError, body } from '../errors.js';
 
@@ -58,6 +60,25 @@ export function ipRoutes(deps: ApiDeps) {
     const { reason } = await body(c, reasonBody);
     const r = deps.admin.setIpState(c.get('actor'), ip.address, 'retired', reason);
     return c.json({ ip: ip.address, state: r.to, previous: r.from, changed: r.from !== r.to });
+  });
+
+  // Operator override of the warmup: jump to a day, and/or hold the current day until a date.
+  app.post('/:ip/warmup', async (c) => {
+    const { ip } = find(c.req.param('ip'));
+    const input = await body(
+      c,
+      z.object({ day: z.number().int().min(1).max(400).optional(), hold_until: day.nullable().optional() }).strict().refine((v) => v.day !== undefined || v.hold_until !== undefined, {
+        message: 'give day and/or hold_until',
+        path: ['day'],
+      }),
+    );
+    const today = deps.gate.today();
+    deps.admin.setWarmup(c.get('actor'), ip.address, {
+      ...(input.day !== undefined ? { warmupStart: startForDay(today, input.day) } : {}),
+      ...(input.hold_until !== undefined ? { holdUntil: input.hold_until } : {}),
+    });
+    const now = find(ip.address).ip;
+    return c.json({ ip: now.address, warmup_start: now.warmupStart, warmup_day: warmupDayNumber(now.warmupStart, today), hold_until: input.hold_until ?? null });
   });
 
   app.get('/:ip/audit', (c) => {

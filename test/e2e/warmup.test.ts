@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import type { Db } from '../../src/store/db.js';
+import { addDays } from '../../src/warmup/schedule.js';
+import type { DayKey } from '../../src/types.js';
+import { TODAY, startHarness, type Harness } from '../helpers/env.js';
+
+const DAY = 86_400_000;
+const IP = '45.123.10.1';
+
+/** What the accounting tailer would have recorded for the IP on a day. */
+function dayOfMail(db: Db, day: string, sent: number, bounced = 0, complaints = 0): void {
+  db.prepare(
+    `INSERT INTO ip_stats_daily (ip, day, tenant_id, accepted, delivered, bounced_hard, complaints) VALUES (?, ?, 1, ?, ?, ?, ?)
+     ON CONFLICT (ip, day) DO UPDATE SET accepted = excluded.accepted, delivered = excluded.delivered, bounced_hard = excluded.bounced_hard, complaints = excluded.complaints`,
+  ).run(IP, day, sent, sent - bounced, bounced, complaints);
+}
+
+async function capToday(h: Harness): Promise<{ cap: number; phase: string; status: string }> {
+  const q = (await h.api('/api/v2/quotas/sos-expat')).body.ips.find((i: { ip_address: string }) => i.ip_address === IP);
+  return { cap: q.daily_quota, phase: q.phase, status: q.status };
+}
+
+describe('warmup over time, driven by the daemon clock', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('six healthy weeks: the daily caps follow the schedule exactly and the IP ends active', async () => {
+    h = await startHarness({ sosIps: [{ address: IP, warmupStart: TODAY }] });
+    const expected = [...Array(7).fill(50), ...Array(7).fill(200), ...Array(7).fill(500), ...Array(7).fill(1500), ...Array(7).fill(5000)];
+    const seen: number[] = [];
+    for (let d = 0; d < 35; d++) {
+      const today = addDays(TODAY as DayKey, d);
+      const { cap } = await capToday(h);
+      seen.push(cap);
+      dayOfMail(h.daemon.db, today, cap);
+      h.clock.advance(DAY);
+      h.daemon.warmup.run();
+    }
+    assert.deepEqual(seen, expected);
+    const end = await capToday(h);
+    assert.deepEqual(end, { cap: 10_000, phase: 'active', status: 'active' });
+    const audit = (await h.api(`/api/v2/ips/${IP}/audit`)).body.entries;
+    assert.equal(audit[0].action, 'warmup.graduate');
+  });
+
+  it('a day over the hold threshold holds the next day; over the regress threshold steps back a week', async () => {
+    h = await startHarness({ sosIps: [{ address: IP, warmupStart: addDays(TODAY as DayKey, -13) }] }); // day 14: week 2
+    assert.equal((await capToday(h)).phase, 'week_2');
+    // Day 14 with 5% bounces (hold at 3%): tomorrow stays day 14, still week 2.
+    dayOfMail(h.daemon.db, TODAY, 200, 10);
+    h.clock.advance(DAY);
+    h.daemon.warmup.run();
+    assert.equal((await capToday(h)).phase, 'week_2', 'held on day 14');
+    // Healthy: day 15, week 3.
+    dayOfMail(h.daemon.db, addDays(TODAY as DayKey, 1), 200);
+    h.clock.advance(DAY);
+    h.daemon.warmup.run();
+    assert.equal((await capToday(h)).phase, 'week_3');
+    // 10% bounces (regress at 8%): back to week 2.
+    dayOfMail(h.daemon.db, addDays(TODAY as DayKey, 2), 500, 50);
+    h.clock.advance(DAY);
+    h.daemon.warmup.run();
+    assert.deepEqual(await capToday(h), { cap: 200, phase: 'week_2', status: 'warming' });
+  });
+
+  it('a daemon that was down over several midnights ends where one that ran every night is', async () => {
+    const start = addDays(TODAY as DayKey, -3);
+    const a = await startHarness({ sosIps: [{ address: IP, warmupStart: start }] });
+    const b = await startHarness({ sosIps: [{ address: IP, warmupStart: start }] });
+    try {
+      const volumes = [50, 50, 0, 50, 50, 50]; // one quiet day: it holds, in both
+      volumes.forEach((v, i) => {
+        for (const x of [a, b]) dayOfMail(x.daemon.db, addDays(TODAY as DayKey, i), v, i === 4 ? 3 : 0);
+      });
+      for (let i = 0; i < volumes.length; i++) {
+        a.clock.advance(DAY);
+        a.daemon.warmup.run();
+      }
+      b.clock.advance(volumes.length * DAY);
+      b.daemon.warmup.run();
+      const row = (x: Harness) => x.daemon.db.prepare('SELECT warmup_start, state, progress_day FROM ips WHERE address = ?').get(IP);
+      assert.deepEqual(row(b), row(a));
+      assert.deepEqual(await capToday(b), await capToday(a));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('operators can set the warmup day and hold it', async () => {
+    h = await startHarness({ sosIps: [{ address: IP, warmupStart: TODAY }] });
+    const r = await h.api(`/api/v2/ips/${IP}/warmup`, { method: 'POST', json: { day: 22, hold_until: addDays(TODAY as DayKey, 3) } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.warmup_day, 22);
+    assert.equal((await capToday(h)).phase, 'week_4');
+    dayOfMail(h.daemon.db, TODAY, 1500);
+    h.clock.advance(DAY);
+    h.daemon.warmup.run();
+    assert.equal((await h.api(`/api/v2/quotas/sos-expat/ip/${IP}`)).body.warmup_day, 22, 'held by the operator');
+    assert.equal((await h.api(`/api/v2/ips/${IP}/warmup`, { method: 'POST', json: {} })).body.field, 'day');
+  });
+});
