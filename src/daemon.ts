@@ -96,6 +96,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     schedule: { steps: cfg.warmup.steps, activeDailyCap: cfg.warmup.activeDailyCap },
     timeZone: cfg.warmup.timezone,
     reservationTtlMs: cfg.ledger.reservationTtlMs,
+    pacing: cfg.warmup.pacing,
   });
   const jobFallback = (t: TenantRecord) => `${t.slug}-${dayKey(clock.now(), cfg.warmup.timezone).replace(/-/g, '')}`;
   const spoolLimits = (t: TenantRecord) => ({
@@ -234,6 +235,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
         schedule: { steps: next.warmup.steps, activeDailyCap: next.warmup.activeDailyCap },
         timeZone: next.warmup.timezone,
         reservationTtlMs: next.ledger.reservationTtlMs,
+        pacing: next.warmup.pacing,
       });
       dispatcher.setOptions({
         intervalMs: next.spool.dispatchIntervalMs,

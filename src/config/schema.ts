@@ -201,6 +201,17 @@ export const configSchema = z
             { days: 7, dailyCap: 5000 },
           ]),
         activeDailyCap: z.number().int().nonnegative().default(10_000),
+        /** Spread a warming IP's daily cap over the sending hours: at most cap/hours (plus burst) in any clock hour. */
+        pacing: z
+          .object({
+            enabled: z.boolean().default(false),
+            startHour: z.number().int().min(0).max(23).default(8),
+            endHour: z.number().int().min(1).max(24).default(20),
+            burst: z.number().min(0).max(1).default(0.1),
+          })
+          .strict()
+          .prefault({})
+          .refine((p) => p.endHour > p.startHour, { message: 'endHour must be after startHour', path: ['endHour'] }),
         /** Each day, a warming IP advances only after a healthy yesterday; holds or steps back a week otherwise. */
         progression: z
           .object({

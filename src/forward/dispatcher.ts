@@ -1,4 +1,4 @@
-import type { Gate } from '../gate/gate.js';
+import { commitGrant, releaseGrant, type Gate } from '../gate/gate.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -158,7 +158,7 @@ export class Dispatcher {
     );
     const base = { tenant: tenant.slug, spoolId: entry.meta.id, messageId: entry.meta.messageId, vmta, rcpts };
     if (outcome.kind === 'unavailable') {
-      for (const g of held) await ledger.release(g.reservation);
+      for (const g of held) await releaseGrant(ledger, g);
       health.failed(outcome.reason);
       this.deps.metrics?.pmtaErrors.inc({ path: 'dispatch' });
       entry.meta.attempts++;
@@ -172,8 +172,8 @@ export class Dispatcher {
     const retry: string[] = [];
     for (let i = 0; i < held.length; i++) {
       const rcpt = rcpts[i]!;
-      if (accepted.has(rcpt.toLowerCase())) await ledger.commit(held[i]!.reservation);
-      else await ledger.release(held[i]!.reservation);
+      if (accepted.has(rcpt.toLowerCase())) await commitGrant(ledger, held[i]!);
+      else await releaseGrant(ledger, held[i]!);
     }
     if (outcome.kind === 'accepted') {
       for (const r of outcome.rejected) if (r.code < 500) retry.push(r.rcpt);

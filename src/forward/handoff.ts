@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import type { Granted } from '../gate/gate.js';
+import { commitGrant, releaseGrant, type Granted } from '../gate/gate.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -65,7 +65,7 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
 
   const first = msg.granted[0];
   if (first && !outcome) {
-    for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
+    for (const g of msg.granted) await releaseGrant(deps.ledger, g.grant);
     toSpool.push(...msg.granted.map((g) => g.rcpt));
     reason = `PowerMTA unavailable (${deps.health.lastError ?? 'recent failure'})`;
   } else if (first && outcome) {
@@ -77,9 +77,9 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
         let taken = 0;
         for (const g of msg.granted) {
           if (accepted.has(g.rcpt.toLowerCase())) {
-            await deps.ledger.commit(g.grant.reservation);
+            await commitGrant(deps.ledger, g.grant);
             taken++;
-          } else await deps.ledger.release(g.grant.reservation);
+          } else await releaseGrant(deps.ledger, g.grant);
         }
         if (taken) deps.accepted?.(msg.tenant, first.grant.ip.address, taken);
         for (const r of outcome.rejected) {
@@ -92,7 +92,7 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
         break;
       }
       case 'refused':
-        for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
+        for (const g of msg.granted) await releaseGrant(deps.ledger, g.grant);
         if (toSpool.length === 0) {
           await fsp.unlink(msg.file);
           return { kind: 'refused', code: outcome.code, response: outcome.response };
@@ -102,7 +102,7 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
       case 'unavailable':
         deps.health.failed(outcome.reason);
         deps.metrics?.pmtaErrors.inc({ path: 'fast' });
-        for (const g of msg.granted) await deps.ledger.release(g.grant.reservation);
+        for (const g of msg.granted) await releaseGrant(deps.ledger, g.grant);
         toSpool.push(...msg.granted.map((g) => g.rcpt));
         reason = outcome.reason;
         break;

@@ -2,17 +2,39 @@ import type { QuotaLedger, Reservation } from '../ledger/ledger.js';
 import type { IpRecord, Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock, DayKey } from '../types.js';
 import { capFor, dayKey, type WarmupSchedule } from '../warmup/schedule.js';
+import { hourKey, pacingLimit, type PacingOptions } from '../warmup/pacing.js';
+import type { IpAddress } from '../types.js';
 import { chooseIp, remainingOf, type IpSnapshot } from './select.js';
 
 export interface GateOptions {
   schedule: WarmupSchedule;
   timeZone: string;
   reservationTtlMs: number;
+  pacing?: PacingOptions;
 }
 
 export interface Granted {
   reservation: Reservation;
+  /** The unit of this clock hour's allowance, when the IP is paced. */
+  hourly: Reservation | null;
   ip: IpRecord;
+}
+
+/** Both reservations of a grant count as sent (PowerMTA's 250). */
+export async function commitGrant(ledger: QuotaLedger, g: Granted): Promise<void> {
+  await ledger.commit(g.reservation);
+  if (g.hourly) await ledger.commit(g.hourly);
+}
+
+/** Both reservations of a grant go back. */
+export async function releaseGrant(ledger: QuotaLedger, g: Granted): Promise<void> {
+  await ledger.release(g.reservation);
+  if (g.hourly) await ledger.release(g.hourly);
+}
+
+/** The ledger key of an IP's clock hour: the same ledger, a key per hour. */
+function hourBucket(ip: string, hour: number): IpAddress {
+  return `${ip}#h${String(hour).padStart(2, '0')}` as IpAddress;
 }
 
 export interface IpQuotaView extends IpSnapshot {
@@ -21,6 +43,8 @@ export interface IpQuotaView extends IpSnapshot {
   committed: number;
   reserved: number;
   remaining: number;
+  /** This clock hour, when the IP is paced: allowance, used, and why it stops. */
+  hour: { allowance: number; used: number; reason: string | null } | null;
 }
 
 /**
@@ -46,13 +70,33 @@ export class Gate {
     return dayKey(this.clock.now(), this.opts.timeZone);
   }
 
+  private pacedHour(day: DayKey): number | null {
+    const pacing = this.opts.pacing;
+    if (!pacing?.enabled) return null;
+    const h = hourKey(this.clock.now(), this.opts.timeZone);
+    return h.day === day ? h.hour : null;
+  }
+
   async snapshot(tenant: TenantRecord, day: DayKey = this.today()): Promise<IpQuotaView[]> {
-    const usage = await this.ledger.usage(day, tenant.ips.map((i) => i.address));
+    const hour = this.pacedHour(day);
+    const keys = tenant.ips.map((i) => i.address);
+    if (hour !== null) for (const i of tenant.ips) if (i.state === 'warming') keys.push(hourBucket(i.address, hour));
+    const usage = await this.ledger.usage(day, keys);
     return tenant.ips.map((ip) => {
       const phase = capFor(ip, day, this.opts.schedule);
       const u = usage.get(ip.address) ?? { committed: 0, reserved: 0 };
       const snap: IpSnapshot = { ip: ip.address, vmta: ip.vmta, state: ip.state, cap: phase.dailyCap, used: u.committed + u.reserved };
-      return { ...snap, hostname: ip.hostname, phase: phase.phase, committed: u.committed, reserved: u.reserved, remaining: remainingOf(snap) };
+      let remaining = remainingOf(snap);
+      let paced: IpQuotaView['hour'] = null;
+      if (hour !== null && ip.state === 'warming') {
+        const hu = usage.get(hourBucket(ip.address, hour)) ?? { committed: 0, reserved: 0 };
+        const used = hu.committed + hu.reserved;
+        const limit = pacingLimit({ state: ip.state, dailyCap: phase.dailyCap, usedThisHour: used, hour, opts: this.opts.pacing! });
+        paced = { allowance: Number.isFinite(limit.allowed) ? limit.allowed + used : Infinity, used, reason: limit.reason };
+        remaining = Math.min(remaining, limit.allowed);
+      }
+      // remaining is what is really left: the day's cap or this hour's pace, whichever is lower.
+      return { ...snap, hostname: ip.hostname, phase: phase.phase, committed: u.committed, reserved: u.reserved, remaining, hour: paced };
     });
   }
 
@@ -66,10 +110,23 @@ export class Gate {
     for (let attempt = 0; attempt < 4; attempt++) {
       const snap = await this.snapshot(tenant, day);
       // A message goes out through one VMTA, so later recipients of a transaction stay on its IP.
-      const pick = chooseIp(onlyIp ? snap.filter((s) => s.ip === onlyIp) : snap, this.rotation++, n);
+      const candidates = (onlyIp ? snap.filter((s) => s.ip === onlyIp) : snap).map((s) => ({ ...s, used: s.cap - s.remaining }));
+      const pick = chooseIp(candidates, this.rotation++, n);
       if (!pick) return null;
-      const reservation = await this.ledger.reserve(pick.ip, day, n, pick.cap, this.clock.now(), this.opts.reservationTtlMs);
-      if (reservation) return { reservation, ip: tenant.ips.find((i) => i.address === pick.ip)! };
+      const view = snap.find((s) => s.ip === pick.ip)!;
+      const now = this.clock.now();
+      const reservation = await this.ledger.reserve(pick.ip, day, n, pick.cap, now, this.opts.reservationTtlMs);
+      if (!reservation) continue;
+      let hourly: Reservation | null = null;
+      const hour = this.pacedHour(day);
+      if (hour !== null && view.hour && Number.isFinite(view.hour.allowance)) {
+        hourly = await this.ledger.reserve(hourBucket(pick.ip, hour), day, n, view.hour.allowance, now, this.opts.reservationTtlMs);
+        if (!hourly) {
+          await this.ledger.release(reservation);
+          continue;
+        }
+      }
+      return { reservation, hourly, ip: tenant.ips.find((i) => i.address === pick.ip)! };
     }
     return null;
   }
@@ -80,6 +137,10 @@ export class Gate {
     const usable = snap.filter((s) => s.state === 'warming' || s.state === 'active');
     if (usable.length === 0) return `tenant ${tenant.slug} has no warming or active IP`;
     const reserved = usable.reduce((a, s) => a + s.reserved, 0);
+    const paced = usable.filter((s) => s.hour?.reason && s.cap - s.used > 0);
+    if (paced.length === usable.length) {
+      return `hourly pace of tenant ${tenant.slug} reached on all ${usable.length} IP(s) (${paced[0]!.hour!.reason}); it goes out as the next hour opens`;
+    }
     return `daily quota of tenant ${tenant.slug} used on all ${usable.length} IP(s)${reserved ? ` (${reserved} held by transactions in flight)` : ''}`;
   }
 

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AuthCache } from '../auth/password.js';
-import type { Gate, Granted } from '../gate/gate.js';
+import { commitGrant, releaseGrant, type Gate, type Granted } from '../gate/gate.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
 import { Spool } from '../forward/spool.js';
 import { teeToFile } from '../forward/tee.js';
@@ -105,7 +105,7 @@ export class Reception {
 
   async abort(tx: Transaction): Promise<void> {
     const granted = tx.granted.splice(0);
-    for (const g of granted) await this.deps.ledger.release(g.grant.reservation);
+    for (const g of granted) await releaseGrant(this.deps.ledger, g.grant);
   }
 
   /**

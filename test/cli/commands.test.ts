@@ -61,3 +61,23 @@ describe('pmta-agent commands', () => {
     assert.equal(run(['run', '--bogus']).status, 2);
   });
 });
+
+describe('the example config', () => {
+  it('shows every key of the schema', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseConfig } = await import('../../src/config/load.js');
+    const shown = JSON.parse(readFileSync(example, 'utf8')) as Record<string, unknown>;
+    const defaults = parseConfig({}) as unknown as Record<string, unknown>;
+    const missing: string[] = [];
+    const walk = (d: unknown, e: unknown, at: string) => {
+      if (!d || typeof d !== 'object' || Array.isArray(d)) return;
+      for (const k of Object.keys(d)) {
+        const ev = (e as Record<string, unknown> | undefined)?.[k];
+        if (ev === undefined) missing.push(`${at}${k}`);
+        else walk((d as Record<string, unknown>)[k], ev, `${at}${k}.`);
+      }
+    };
+    walk(defaults, shown, '');
+    assert.deepEqual(missing, []);
+  });
+});

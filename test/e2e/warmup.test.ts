@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import type { Db } from '../../src/store/db.js';
 import { addDays } from '../../src/warmup/schedule.js';
 import type { DayKey } from '../../src/types.js';
-import { TODAY, startHarness, type Harness } from '../helpers/env.js';
+import { TODAY, send, startHarness, waitFor, type Harness } from '../helpers/env.js';
 
 const DAY = 86_400_000;
 const IP = '45.123.10.1';
@@ -102,5 +102,31 @@ describe('warmup over time, driven by the daemon clock', () => {
     h.daemon.warmup.run();
     assert.equal((await h.api(`/api/v2/quotas/sos-expat/ip/${IP}`)).body.warmup_day, 22, 'held by the operator');
     assert.equal((await h.api(`/api/v2/ips/${IP}/warmup`, { method: 'POST', json: {} })).body.field, 'day');
+  });
+});
+
+describe('hourly pacing', () => {
+  it('spools the first message over the hour allowance and forwards it when the next hour opens', async () => {
+    // 50 a day over 10 sending hours with no burst: 5 an hour. 10:00 UTC is inside 8-18.
+    const h = await startHarness({
+      sosIps: [{ address: IP, warmupStart: TODAY }],
+      patch: { warmup: { timezone: 'UTC', pacing: { enabled: true, startHour: 8, endHour: 18, burst: 0 } } },
+    });
+    try {
+      const replies = [];
+      for (let i = 0; i < 6; i++) replies.push(await send(h.port, { to: `p${i}@example.net` }));
+      assert.ok(replies.every((r) => r.ok));
+      assert.equal(h.sim.received.length, 5);
+      assert.match((replies[5] as { response: string }).response, /Queued as .*hourly pace/);
+      const ip = (await h.api(`/api/v2/quotas/sos-expat/ip/${IP}`)).body;
+      assert.equal(ip.sent_today, 5);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(h.sim.received.length, 5, 'still held within the hour');
+      h.clock.advance(3600_000);
+      await waitFor(() => h.sim.received.length === 6, 5000, 'released in the next hour');
+      assert.equal(h.sim.received[5]!.rcptTo[0], 'p5@example.net');
+    } finally {
+      await h.close();
+    }
   });
 });
