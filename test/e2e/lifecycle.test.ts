@@ -5,28 +5,18 @@ import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { startSimulator } from '../../src/sim/simulator.js';
 import { spawnDaemon } from '../helpers/child.js';
+import { childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
 import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 
 function lifecycleConfig(stateDir: string, pmtaPort: number, extraTenants: unknown[] = []) {
-  return {
-    smtp: { port: 0, shutdownGraceMs: 600 },
-    api: { port: 0, token: 'lifecycle-token-0123456789' },
-    pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 10_000, maxConnections: 20 },
-    store: { stateDir },
-    spool: { dispatchIntervalMs: 50, retryBackoffMs: 200 },
-    log: { level: 'info' },
-    tenants: [
-      {
-        id: 1,
-        slug: 'sos-expat',
-        name: 'SOS-Expat',
-        users: [{ username: 'sos-expat', password: 'secret-sos-1' }],
-        domains: ['sos-mail.com'],
-        ips: [{ address: '45.123.10.1', hostname: 'mail1.sos-mail.com', state: 'active' }],
-      },
-      ...extraTenants,
-    ],
-  };
+  return childConfig(stateDir, pmtaPort, {
+    tenants: [SOS_TENANT, ...extraTenants],
+    patch: {
+      smtp: { shutdownGraceMs: 600 },
+      api: { token: 'lifecycle-token-0123456789' },
+      pmta: { replyTimeoutMs: 10_000, maxConnections: 20 },
+    },
+  });
 }
 
 describe('service lifecycle of the daemon process', () => {
@@ -82,14 +72,7 @@ describe('service lifecycle of the daemon process', () => {
     const cfgFile = path.join(dir, 'config.json');
     const daemon = await spawnDaemon(cfgFile, lifecycleConfig(path.join(dir, 'state'), sim.port));
     try {
-      const ulixai = {
-        id: 2,
-        slug: 'ulixai',
-        name: 'Ulixai',
-        users: [{ username: 'ulixai', password: 'secret-ulixai-1' }],
-        domains: ['ulixai-mail.com'],
-        ips: [{ address: '45.123.20.1', hostname: 'mail1.ulixai-mail.com', state: 'active' }],
-      };
+      const ulixai = ULIXAI_TENANT;
       const asUlixai = { user: 'ulixai', pass: 'secret-ulixai-1', from: 'news@ulixai-mail.com' };
       assert.equal((await send(daemon.port, asUlixai)).ok, false, 'unknown before the reload');
       // A connection open across the reload must survive it.

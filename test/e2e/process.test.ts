@@ -4,27 +4,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { startSimulator } from '../../src/sim/simulator.js';
 import { peakRss, spawnDaemon } from '../helpers/child.js';
+import { childConfig } from '../helpers/child-config.js';
 import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 
 function processConfig(stateDir: string, pmtaPort: number, extra: { concurrency?: number } = {}) {
-  return {
-    smtp: { port: 0 },
-    api: { port: 0 },
-    pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 5000 },
-    store: { stateDir },
-    spool: { dispatchIntervalMs: 50, retryBackoffMs: 200, concurrency: extra.concurrency ?? 4 },
-    log: { level: 'info' },
-    tenants: [
-      {
-        id: 1,
-        slug: 'sos-expat',
-        name: 'SOS-Expat',
-        users: [{ username: 'sos-expat', password: 'secret-sos-1' }],
-        domains: ['sos-mail.com'],
-        ips: [{ address: '45.123.10.1', hostname: 'mail1.sos-mail.com', state: 'active' }],
-      },
-    ],
-  };
+  return childConfig(stateDir, pmtaPort, { patch: { spool: { concurrency: extra.concurrency ?? 4 } } });
 }
 
 describe('the daemon as a process', () => {

@@ -4,41 +4,26 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { spawnDaemon, type ChildDaemon } from '../helpers/child.js';
+import { childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
 import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const TOKEN = 'shared-redis-token-0123456789';
 
 function agentConfig(stateDir: string, pmtaPort: number, redisUrl: string, extra: { reservationTtlMs?: number } = {}) {
-  return {
-    smtp: { port: 0, maxClients: 500 },
-    api: { port: 0, token: TOKEN },
-    pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 2000, replyTimeoutMs: 5000 },
-    store: { stateDir, redisUrl, redis: { stateSyncMs: 200 } },
-    ledger: { reservationTtlMs: extra.reservationTtlMs ?? 900_000, sweepIntervalMs: 200 },
-    spool: { dispatchIntervalMs: 100, retryBackoffMs: 200 },
-    warmup: { timezone: 'UTC' },
-    log: { level: 'info' },
-    tenants: [
-      {
-        id: 1,
-        slug: 'sos-expat',
-        name: 'SOS-Expat',
-        users: [{ username: 'sos-expat', password: 'secret-sos-1' }],
-        domains: ['sos-mail.com'],
-        // A fresh IP: week 1, 50 a day, shared by both agents through Redis.
-        ips: [{ address: '45.123.10.1', hostname: 'mail1.sos-mail.com', state: 'warming' }],
-      },
-      {
-        id: 2,
-        slug: 'ulixai',
-        name: 'Ulixai',
-        users: [{ username: 'ulixai', password: 'secret-ulixai-1' }],
-        domains: ['ulixai-mail.com'],
-        ips: [{ address: '45.123.20.1', hostname: 'mail1.ulixai-mail.com', state: 'active' }],
-      },
-    ],
-  };
+  // A fresh IP for SOS-Expat (week 1, 50 a day) shared by both agents through Redis; Ulixai's is active.
+  return childConfig(stateDir, pmtaPort, {
+    tenants: [{ ...SOS_TENANT, ips: [{ ...SOS_TENANT.ips[0]!, state: 'warming' }] }, ULIXAI_TENANT],
+    patch: {
+      smtp: { maxClients: 500 },
+      api: { token: TOKEN },
+      pmta: { connectTimeoutMs: 2000 },
+      store: { redisUrl, redis: { stateSyncMs: 200 } },
+      ledger: { reservationTtlMs: extra.reservationTtlMs ?? 900_000, sweepIntervalMs: 200 },
+      spool: { dispatchIntervalMs: 100 },
+      warmup: { timezone: 'UTC' },
+    },
+  });
 }
 
 const api = async (d: ChildDaemon, p: string, init: RequestInit = {}) =>
