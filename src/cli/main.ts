@@ -3,7 +3,7 @@ import { runCheckConfig } from './check-config.js';
 import { runHashPassword } from './hash-password.js';
 import { runDaemonCommand } from './run.js';
 import { runDemo } from './demo.js';
-import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus } from './ops.js';
+import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus, runSuppression } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
@@ -25,6 +25,7 @@ $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scr
   pmta-agent add-domain --tenant T --domain D --ip A [--hostname H]
   pmta-agent ip pause|resume|retire <ip> --reason TEXT
   pmta-agent ip list
+  pmta-agent suppression add|remove <tenant> <email> | list <tenant>
   pmta-agent pmta render|apply            the PowerMTA config the agent owns
 
 Config path: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json.
@@ -43,6 +44,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   ip: runIp,
   pmta: runPmta,
   forecast: runForecast,
+  suppression: runSuppression,
   demo: runDemo,
 };
 

@@ -142,3 +142,28 @@ export const runForecast = command(
     };
   },
 );
+
+export const runSuppression = command(
+  'Usage: pmta-agent suppression add|remove <tenant> <email> [--reason TEXT] [--json]\n       pmta-agent suppression list <tenant> [--limit N] [--offset N] [--json]\n',
+  { reason: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } },
+  async (api, [action, tenant, email], v) => {
+    const t = encodeURIComponent(need(tenant, 'tenant'));
+    if (action === 'list') {
+      const qs = new URLSearchParams({ limit: String(v.limit ?? 100), offset: String(v.offset ?? 0) });
+      const r = await api.get(`/api/v2/suppression/${t}?${qs}`);
+      return {
+        json: r,
+        text: `${r.total} suppressed address(es)\n` + table(['EMAIL', 'REASON', 'SOURCE', 'SINCE'], r.entries.map((e: any) => [e.email, e.reason, e.source, e.createdAt ?? e.created_at])),
+      };
+    }
+    if (action === 'add') {
+      const r = await api.post(`/api/v2/suppression/${t}`, { email: need(email, 'email'), ...(v.reason ? { detail: v.reason } : {}) });
+      return { json: r, text: r.added ? `added ${r.email}\n` : `${r.email} was already suppressed\n` };
+    }
+    if (action === 'remove') {
+      const r = await api.del(`/api/v2/suppression/${t}/${encodeURIComponent(need(email, 'email'))}`);
+      return { json: r, text: `removed ${r.email}\n` };
+    }
+    throw new UsageError('suppression needs add, remove or list');
+  },
+);

@@ -91,3 +91,24 @@ describe('pmta render and apply from the CLI', () => {
     assert.match(again.stdout, /unchanged/);
   });
 });
+
+describe('suppression from the CLI', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.close());
+
+  it('add, list and remove, with the SMTP gate following along', async () => {
+    const add = await cli(h, ['suppression', 'add', 'sos-expat', 'cli@example.net', '--reason', 'asked by phone']);
+    assert.equal(add.status, 0, add.stderr);
+    assert.match(add.stdout, /added cli@example\.net/);
+    assert.equal((await send(h.port, { to: 'cli@example.net' })).ok, false);
+    const list = JSON.parse((await cli(h, ['suppression', 'list', 'sos-expat', '--json'])).stdout);
+    assert.equal(list.total, 1);
+    assert.equal(list.entries[0].email, 'cli@example.net');
+    assert.match((await cli(h, ['suppression', 'list', 'sos-expat'])).stdout, /cli@example\.net\s+manual/);
+    assert.equal((await cli(h, ['suppression', 'remove', 'sos-expat', 'cli@example.net'])).status, 0);
+    assert.ok((await send(h.port, { to: 'cli@example.net' })).ok);
+  });
+});
