@@ -35,6 +35,8 @@ import { registryResolver } from './accounting/resolve.js';
 import { recordAccepted } from './accounting/stats.js';
 import { SuppressionStore } from './accounting/suppression.js';
 import { Notifier } from './alerts/notifier.js';
+import { FeedbackSender } from './feedback/sender.js';
+import { feedbackTargets } from './feedback/targets.js';
 import { WarmupRunner } from './warmup/runner.js';
 import { DailyScheduler } from './warmup/scheduler.js';
 import { statsRoutes, suppressionRoutes, webhookRoutes } from './api/routes/accounting.js';
@@ -167,12 +169,19 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       log.error('health.check_failed', { error: err as Error });
     }
   };
+  const feedback = feedbackTargets(() => cfg.tenants);
   const tailer =
     cfg.accounting.mode === 'tail'
-      ? createAccountingTailer({ ...cfg.accounting, mode: 'tail', dir: cfg.pmta.accountingDir }, { db, registry, log, timeZone: cfg.warmup.timezone, clock })
+      ? createAccountingTailer(
+          { ...cfg.accounting, mode: 'tail', dir: cfg.pmta.accountingDir },
+          { db, registry, log, timeZone: cfg.warmup.timezone, clock, feedbackTenants: feedback.enabled },
+        )
       : null;
   tailer?.on('batch', afterBatch);
-  const effects = new AccountingEffects(db, { resolve: registryResolver(registry), timeZone: cfg.warmup.timezone });
+  const effects = new AccountingEffects(db, { resolve: registryResolver(registry), timeZone: cfg.warmup.timezone, feedbackTenants: feedback.enabled });
+  // Backoff on real time, not the daemon clock: it is plumbing, not business time.
+  const feedbackSender = new FeedbackSender({ db, urlFor: feedback.urlFor, log, ...cfg.feedback });
+  apiDeps.statusParts.push(() => ({ feedback: feedbackSender.status() }));
   apiDeps.statusParts.push(() => ({ accounting: { mode: cfg.accounting.mode, dir: cfg.pmta.accountingDir, files: tailer?.position() ?? [] } }));
   const warmup = new WarmupRunner(db, admin, notifier, clock, () => cfg, log);
   const daily = new DailyScheduler(async () => {
@@ -199,6 +208,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     await fsp.mkdir(cfg.pmta.accountingDir, { recursive: true }).catch(() => undefined);
     await tailer.start();
   }
+  feedbackSender.start();
   if (cfg.pmta.autoApply) void pmtaConfig.apply();
   daily.start(cfg.warmup.progression.cron, cfg.warmup.timezone);
   const sweeper = setInterval(() => {
@@ -283,6 +293,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       daily.stop();
       await pmtaConfig.close();
       await tailer?.stop();
+      await feedbackSender.stop();
       clearInterval(sweeper);
       forwarder.close();
       const left = await ledger.inFlight().catch(() => []);

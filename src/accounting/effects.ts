@@ -1,11 +1,13 @@
 // What a batch of accounting records changes: per-IP daily counts, the
-// suppression list (hard bounces, complaints) and the tailer's counters, all in
-// one SQLite transaction together with whatever the caller adds (the file
-// checkpoint), so a crash leaves either all of a batch or none of it.
+// suppression list (hard bounces, complaints), the tailer's counters and, for
+// tenants with feedback to MailWizz, the feedback outbox, all in one SQLite
+// transaction together with whatever the caller adds (the file checkpoint), so
+// a crash leaves either all of a batch or none of it.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
 import type { DayKey, IpAddress } from '../types.js';
 import { dayKey } from '../warmup/schedule.js';
+import { feedbackLine, isFeedbackCandidate } from '../feedback/record.js';
 import type { AcctRecord, BounceRecord, ComplaintRecord } from './records.js';
 import type { Resolver } from './resolve.js';
 import { SuppressionStore } from './suppression.js';
@@ -40,6 +42,13 @@ export interface BatchSummary {
   malformed: number;
   /** Record types the agent does not act on (`r`, `rs`). */
   ignored: number;
+  /**
+   * Only with the feedbackTenants option: bounce and complaint records queued
+   * for MailWizz (feedback_outbox), and those of feedback tenants not queued
+   * because MailWizz could not use them (no header_Message-Id, or a bounce
+   * without bounceCat).
+   */
+  feedback?: { queued: number; skipped: number };
 }
 
 export const COUNTERS = ['records', 'malformed', 'unknown_vmta', 'ignored', 'suppressed'] as const;
@@ -103,14 +112,18 @@ export class PendingBatch {
   /** tenant → address → entry */
   readonly suppress = new Map<number, Map<string, PendingSuppression>>();
   readonly unknownNames = new Set<string>();
+  /** Feedback for MailWizz, in record order: tenant and the JSON record. */
+  readonly feedback: Array<{ tenantId: number; body: string }> = [];
   records = 0;
   malformed = 0;
   unknown = 0;
   ignored = 0;
+  feedbackSkipped = 0;
 
   constructor(
     private readonly resolve: Resolver,
     private readonly days: DayCache,
+    private readonly feedbackTenants?: (tenantId: number) => boolean,
   ) {}
 
   get empty(): boolean {
@@ -125,6 +138,11 @@ export class PendingBatch {
     this.records++;
     if (rec.kind === 'other') {
       this.ignored++;
+      // An `rs` with a bounceCat is a bounce to MailWizz; the stats leave it alone.
+      if (this.feedbackTenants !== undefined && isFeedbackCandidate(rec)) {
+        const at = this.resolve(rec.vmta, rec.dlvSourceIp);
+        if (at !== null) this.feedbackLater(at.tenantId, rec);
+      }
       return;
     }
     const where = this.resolve(rec.vmta, rec.dlvSourceIp);
@@ -133,6 +151,7 @@ export class PendingBatch {
       if (this.unknownNames.size < 100) this.unknownNames.add(detach(rec.vmta !== '' ? rec.vmta : rec.dlvSourceIp));
       return;
     }
+    if (this.feedbackTenants !== undefined && (rec.kind === 'bounce' || rec.kind === 'complaint')) this.feedbackLater(where.tenantId, rec);
     let byDay = this.perIp.get(where.ipAddress);
     if (byDay === undefined) {
       byDay = new Map();
@@ -163,6 +182,14 @@ export class PendingBatch {
         this.suppressLater(where.tenantId, rec, 'complaint');
         break;
     }
+  }
+
+  private feedbackLater(tenantId: number, rec: AcctRecord): void {
+    if (!this.feedbackTenants?.(tenantId)) return;
+    const line = feedbackLine(rec);
+    if (line === null) return;
+    if (line === 'no-message-id' || line === 'no-bounce-category') this.feedbackSkipped++;
+    else this.feedback.push({ tenantId, body: line });
   }
 
   private suppressLater(tenantId: number, rec: BounceRecord | ComplaintRecord, reason: PendingSuppression['reason']): void {
@@ -199,6 +226,7 @@ export class PendingBatch {
       unknownVmtas: [...this.unknownNames],
       malformed: this.malformed,
       ignored: this.ignored,
+      ...(this.feedbackTenants !== undefined ? { feedback: { queued: this.feedback.length, skipped: this.feedbackSkipped } } : {}),
     };
   }
 }
@@ -208,10 +236,20 @@ export class AccountingEffects {
   private readonly bumpCounter: Statement<[string, number]>;
   private readonly suppression: SuppressionStore;
   private readonly days: DayCache;
+  private enqueueFeedback: Statement<[number, string, string]> | null = null;
 
   constructor(
     private readonly db: Db,
-    private readonly opts: { resolve: Resolver; timeZone: string },
+    private readonly opts: {
+      resolve: Resolver;
+      timeZone: string;
+      /**
+       * Tenants whose bounces and complaints go to MailWizz (src/feedback):
+       * those records are queued in feedback_outbox in the batch's transaction.
+       * Without it nothing is queued.
+       */
+      feedbackTenants?: (tenantId: number) => boolean;
+    },
   ) {
     this.upsertStats = db.prepare(
       `INSERT INTO ip_stats_daily (ip, day, tenant_id, delivered, bounced_hard, bounced_soft, bounced_other, deferred, complaints)
@@ -234,7 +272,7 @@ export class AccountingEffects {
 
   /** Starts a batch to fold records into; see commit. */
   begin(): PendingBatch {
-    return new PendingBatch(this.opts.resolve, this.days);
+    return new PendingBatch(this.opts.resolve, this.days, this.opts.feedbackTenants);
   }
 
   /** Applies a batch of records at once: begin, add each, commit. */
@@ -272,6 +310,11 @@ export class AccountingEffects {
         ['suppressed', suppressed],
       ];
       for (const [name, n] of counts) if (n > 0) this.bumpCounter.run(name, n);
+      if (pending.feedback.length > 0) {
+        this.enqueueFeedback ??= this.db.prepare('INSERT INTO feedback_outbox (tenant_id, body, created_at) VALUES (?, ?, ?)');
+        const now = new Date().toISOString();
+        for (const f of pending.feedback) this.enqueueFeedback.run(f.tenantId, f.body, now);
+      }
       alsoInTransaction?.();
       summary.suppressed = suppressed;
     })();

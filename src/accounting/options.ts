@@ -39,7 +39,7 @@ export const ACCOUNTING_DEFAULTS: Omit<AccountingConfig, 'dir'> = Object.freeze(
 /** A tailer for `cfg` (not started), or null when accounting is off. Stats days use `timeZone` (the warmup zone). */
 export function createAccountingTailer(
   cfg: Partial<AccountingConfig> & { dir: string },
-  deps: { db: Db; registry: Registry; log: Logger; timeZone: string; clock?: Clock },
+  deps: { db: Db; registry: Registry; log: Logger; timeZone: string; clock?: Clock; feedbackTenants?: (tenantId: number) => boolean },
 ): AccountingTailer | null {
   const c = { ...ACCOUNTING_DEFAULTS, ...cfg };
   if (c.mode === 'off') return null;
@@ -56,5 +56,6 @@ export function createAccountingTailer(
     rescanIntervalMs: c.rescanIntervalMs,
     maxMalformedLogs: c.maxMalformedLogs,
     ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.feedbackTenants ? { feedbackTenants: deps.feedbackTenants } : {}),
   });
 }

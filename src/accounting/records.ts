@@ -68,6 +68,10 @@ export interface ComplaintRecord extends RecordBase {
 /** Record types the agent does not act on (`r` receipts, `rs` remote status, ...). */
 export interface OtherRecord extends RecordBase {
   kind: 'other';
+  /** `rs` only: MailWizz takes an `rs` with a bounceCat as a bounce (feedback); the stats do not count it. */
+  bounceCat?: string;
+  dsnStatus?: string;
+  dsnDiag?: string;
 }
 
 export type AcctRecord = DeliveredRecord | BounceRecord | DeferredRecord | ComplaintRecord | OtherRecord;
@@ -189,6 +193,13 @@ export function readRecord(fields: readonly string[], header: AcctHeader): AcctR
     case 'f':
       if (rcpt === '') return 'f record without rcpt';
       return { kind: 'complaint', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId, feedbackType: field(fields, c.feedbackType) };
+    case 'rs':
+      return {
+        kind: 'other', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
+        bounceCat: field(fields, c.bounceCat),
+        dsnStatus: field(fields, c.dsnStatus),
+        dsnDiag: field(fields, c.dsnDiag),
+      };
     default:
       if (IGNORED_TYPES.has(type)) return { kind: 'other', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId };
       return `unknown record type ${JSON.stringify(type.slice(0, 20))}`;

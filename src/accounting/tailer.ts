@@ -44,6 +44,8 @@ export interface AccountingTailerOptions {
   /** Malformed lines logged one by one per file and run before the rest are only counted. Default 100. */
   maxMalformedLogs?: number;
   clock?: Clock;
+  /** Tenants whose bounces and complaints are queued for MailWizz (AccountingEffects' feedbackTenants). */
+  feedbackTenants?: (tenantId: number) => boolean;
 }
 
 export interface FilePosition {
@@ -86,7 +88,11 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
     this.reader = new AcctFileReader({
       db: opts.db,
       checkpoints: this.checkpoints,
-      effects: new AccountingEffects(opts.db, { resolve: opts.resolve, timeZone: opts.timeZone }),
+      effects: new AccountingEffects(opts.db, {
+        resolve: opts.resolve,
+        timeZone: opts.timeZone,
+        ...(opts.feedbackTenants ? { feedbackTenants: opts.feedbackTenants } : {}),
+      }),
       log: opts.log,
       batchLines: Math.max(1, opts.batchLines ?? 20_000),
       readChunkBytes: opts.readChunkBytes ?? 4 * 1024 * 1024,

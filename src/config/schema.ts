@@ -57,6 +57,13 @@ export const tenantSchema = z
       })
       .strict()
       .default({}),
+    mailwizz: z
+      .object({
+        /** MailWizz frontend URL: bounces and complaints are POSTed to {url}/dswh/pmta. null = no feedback. */
+        url: z.string().url().nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -239,6 +246,18 @@ export const configSchema = z
         pollIntervalMs: z.number().int().positive().default(1000),
         rescanIntervalMs: z.number().int().nonnegative().default(30_000),
         maxMalformedLogs: z.number().int().nonnegative().default(100),
+      })
+      .strict()
+      .prefault({}),
+    feedback: z
+      .object({
+        batchSize: z.number().int().positive().default(100),
+        intervalMs: z.number().int().positive().default(1000),
+        timeoutMs: z.number().int().positive().default(10_000),
+        minBackoffMs: z.number().int().positive().default(1000),
+        maxBackoffMs: z.number().int().positive().default(300_000),
+        /** A record MailWizz refuses on its own (400/413/422) this many times goes to feedback_dead. */
+        deadAfterRefusals: z.number().int().positive().default(5),
       })
       .strict()
       .prefault({}),

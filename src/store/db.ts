@@ -130,6 +130,33 @@ const MIGRATIONS: string[] = [
   ALTER TABLE ips ADD COLUMN progress_day TEXT;
   ALTER TABLE ips ADD COLUMN hold_until TEXT;
   `,
+  `
+  -- feedback to MailWizz (/dswh/pmta): bounce and complaint records of tenants with
+  -- a MailWizz URL, one PowerMTA JSON accounting record per row, queued in the same
+  -- transaction as the accounting effects and deleted once MailWizz took them.
+  -- next_at (epoch ms) of a tenant's oldest row holds that tenant's retry backoff.
+  CREATE TABLE feedback_outbox (
+    id INTEGER PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    refusals INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX feedback_outbox_tenant ON feedback_outbox(tenant_id, id);
+  -- records MailWizz refused (4xx) on their own, again and again: kept, not lost, until requeued
+  CREATE TABLE feedback_dead (
+    id INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at TEXT NOT NULL,
+    error TEXT NOT NULL
+  );
+  `,
 ];
 
 export function openDb(file: string): Db {

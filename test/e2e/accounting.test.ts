@@ -135,3 +135,46 @@ describe('accounting pushed over HTTP (accounting.mode push)', () => {
     assert.equal((await h.api('/api/v2/webhooks/powermta', { method: 'POST', body: '{oops' })).status, 400);
   });
 });
+
+describe('feedback to MailWizz through the running daemon', () => {
+  it('posts each bounce and complaint once to {mailwizz}/dswh/pmta as NDJSON with type, bounceCat, dsnDiag and header_Message-Id', async () => {
+    const lines: Array<Record<string, string>> = [];
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (d) => (text += d));
+      req.on('end', () => {
+        paths.push(req.url ?? '');
+        for (const l of text.split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        res.end('{"status":"success"}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/mailwizz`;
+    const h = await startHarness({
+      sosIps: [{ address: '45.123.10.1', state: 'active' }],
+      sosTenant: { mailwizz: { url } },
+      sim: { bounceDomains: ['gone.example'], complainAddresses: ['angry@example.net'] },
+      patch: { accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50 }, feedback: { intervalMs: 100 } },
+    });
+    try {
+      const bounce = campaignMessage({ to: 'x@gone.example' });
+      const complaint = campaignMessage({ to: 'angry@example.net' });
+      assert.ok((await send(h.port, { to: 'x@gone.example', raw: bounce.raw })).ok);
+      assert.ok((await send(h.port, { to: 'angry@example.net', raw: complaint.raw })).ok);
+      assert.ok((await send(h.port, { to: 'fine@example.net' })).ok);
+      await waitFor(() => lines.length >= 2, 10_000, 'feedback posted');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(lines.length, 2, 'delivered mail is not fed back, each record once');
+      assert.ok(paths.every((p) => p === '/mailwizz/dswh/pmta'));
+      const b = lines.find((l) => l.type === 'b')!;
+      assert.equal(b.bounceCat, 'bad-mailbox');
+      assert.match(b.dsnDiag!, /550 5\.1\.1/);
+      assert.equal(b['header_Message-Id'], bounce.messageId);
+      assert.equal(lines.find((l) => l.type === 'f')!['header_Message-Id'], complaint.messageId);
+    } finally {
+      await h.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

@@ -24,7 +24,11 @@ export function tmpDir(prefix = 'pmta-agent-test-'): { dir: string; cleanup(): v
 type IpInput = { address: string; hostname?: string; state?: 'warming' | 'active' | 'paused' | 'retired'; warmupStart?: string };
 
 /** A config for tests: ephemeral SMTP port, fast dispatcher, two tenants. */
-export function testConfig(stateDir: string, pmtaPort: number, opts: { sosIps?: IpInput[]; ulixaiIps?: IpInput[]; patch?: Partial<ConfigInput> } = {}): Config {
+export function testConfig(
+  stateDir: string,
+  pmtaPort: number,
+  opts: { sosIps?: IpInput[]; ulixaiIps?: IpInput[]; sosTenant?: Record<string, unknown>; patch?: Partial<ConfigInput> } = {},
+): Config {
   const ip = (i: IpInput) => ({ hostname: `mail-${i.address.replace(/\./g, '-')}.example.com`, warmupStart: TODAY, state: 'warming' as const, ...i });
   const raw: ConfigInput = {
     smtp: { port: 0 },
@@ -51,6 +55,7 @@ export function testConfig(stateDir: string, pmtaPort: number, opts: { sosIps?: 
         users: [{ username: SOS.username, password: SOS.password }],
         domains: [SOS.domain],
         ips: (opts.sosIps ?? [{ address: '45.123.10.1' }]).map(ip),
+        ...opts.sosTenant,
       },
       {
         id: 2,
@@ -86,7 +91,7 @@ export interface Harness {
 
 /** The real daemon in this process, on loopback, with the simulator as PowerMTA. */
 export async function startHarness(
-  opts: { sosIps?: IpInput[]; ulixaiIps?: IpInput[]; patch?: Partial<ConfigInput>; sim?: Partial<SimOptions> } = {},
+  opts: { sosIps?: IpInput[]; ulixaiIps?: IpInput[]; sosTenant?: Record<string, unknown>; patch?: Partial<ConfigInput>; sim?: Partial<SimOptions> } = {},
 ): Promise<Harness> {
   const { dir, cleanup } = tmpDir();
   const clock = new ManualClock(START);
