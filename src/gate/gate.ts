@@ -143,10 +143,4 @@ export class Gate {
     }
     return `daily quota of tenant ${tenant.slug} used on all ${usable.length} IP(s)${reserved ? ` (${reserved} held by transactions in flight)` : ''}`;
   }
-
-  /** Most units one IP of the tenant can still take today. */
-  async bestRemaining(tenant: TenantRecord): Promise<number> {
-    const snap = await this.snapshot(tenant);
-    return Math.max(0, ...snap.filter((s) => s.state === 'warming' || s.state === 'active').map((s) => s.remaining));
-  }
 }

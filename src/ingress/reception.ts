@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AuthCache } from '../auth/password.js';
-import { commitGrant, releaseGrant, type Gate, type Granted } from '../gate/gate.js';
+import { releaseGrant, type Gate, type Granted } from '../gate/gate.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
 import { Spool } from '../forward/spool.js';
 import { teeToFile } from '../forward/tee.js';

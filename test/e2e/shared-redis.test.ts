@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { spawnDaemon, type ChildDaemon } from '../helpers/child.js';
 import { childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
