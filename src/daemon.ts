@@ -37,6 +37,7 @@ import { SuppressionStore } from './accounting/suppression.js';
 import { Notifier } from './alerts/notifier.js';
 import { FeedbackSender } from './feedback/sender.js';
 import { feedbackTargets } from './feedback/targets.js';
+import { recordRefusal } from './feedback/refusals.js';
 import { WarmupRunner } from './warmup/runner.js';
 import { DailyScheduler } from './warmup/scheduler.js';
 import { statsRoutes, suppressionRoutes, webhookRoutes } from './api/routes/accounting.js';
@@ -107,6 +108,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   });
   const metrics = new Metrics();
   const suppression = new SuppressionStore(db, clock);
+  const feedback = feedbackTargets(() => cfg.tenants);
   const accepted = (t: TenantRecord, ip: string, n: number) => {
     try {
       recordAccepted(db, ip, t.id, dayKey(clock.now(), cfg.warmup.timezone), n);
@@ -116,7 +118,35 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   };
   const admin = new TenantAdmin(db, registry, clock, () => cfg.warmup.timezone);
   const dispatcher = new Dispatcher(
-    { spool, gate, ledger, forwarder, health, registry, clock, log, metrics, accepted, jobFallback },
+    {
+      spool,
+      gate,
+      ledger,
+      forwarder,
+      health,
+      registry,
+      clock,
+      log,
+      metrics,
+      accepted,
+      jobFallback,
+      refused: (t, meta, rcpt, code, response, vmta) => {
+        try {
+          recordRefusal(db, suppression, feedback.enabled, {
+            tenantId: t.id,
+            mailFrom: meta.mailFrom,
+            rcpt,
+            messageId: meta.messageId,
+            vmta,
+            code,
+            response,
+            at: clock.now(),
+          });
+        } catch (err) {
+          log.error('dispatch.refusal_record_failed', { tenant: t.slug, rcpt, error: err as Error });
+        }
+      },
+    },
     { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000 },
   );
   const authCache = new AuthCache(cfg.smtp.authCacheTtlMs);
@@ -169,7 +199,6 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       log.error('health.check_failed', { error: err as Error });
     }
   };
-  const feedback = feedbackTargets(() => cfg.tenants);
   const tailer =
     cfg.accounting.mode === 'tail'
       ? createAccountingTailer(

@@ -19,6 +19,8 @@ export interface DispatcherDeps {
   log: Logger;
   metrics?: Metrics;
   accepted?: (tenant: TenantRecord, ip: string, n: number) => void;
+  /** PowerMTA refused for good a recipient MailWizz already had a 250 for. */
+  refused?: (tenant: TenantRecord, meta: SpoolEntry['meta'], rcpt: string, code: number, response: string, vmta: string) => void;
   jobFallback(tenant: TenantRecord): string;
 }
 
@@ -178,7 +180,10 @@ export class Dispatcher {
     if (outcome.kind === 'accepted') {
       for (const r of outcome.rejected) if (r.code < 500) retry.push(r.rcpt);
       for (const r of outcome.rejected)
-        if (r.code >= 500) log.warn('dispatch.rcpt_refused', { ...base, rcpt: r.rcpt, reply: r.response });
+        if (r.code >= 500) {
+          log.warn('dispatch.rcpt_refused', { ...base, rcpt: r.rcpt, reply: r.response });
+          this.deps.refused?.(tenant, entry.meta, r.rcpt, r.code, r.response, vmta);
+        }
       log.info('dispatch.forwarded', { ...base, reply: outcome.response });
       this.deps.metrics?.spoolEvents.inc({ event: 'delivered' });
       this.deps.metrics?.recipients.inc({ tenant: tenant.slug, ip: held[0]!.ip.address }, accepted.size);
@@ -186,6 +191,7 @@ export class Dispatcher {
     } else {
       // MailWizz already had its 250; PowerMTA's permanent refusal ends the message here.
       log.warn('dispatch.refused', { ...base, reply: outcome.response });
+      for (const rcpt of rcpts) this.deps.refused?.(tenant, entry.meta, rcpt, outcome.code, outcome.response, vmta);
       this.deps.metrics?.spoolEvents.inc({ event: 'refused' });
     }
     const remaining = [...retry, ...entry.meta.rcptTo.slice(held.length)];

@@ -178,3 +178,42 @@ describe('feedback to MailWizz through the running daemon', () => {
     }
   });
 });
+
+describe('a spooled message PowerMTA later refuses for good', () => {
+  it('is not lost silently: the address is suppressed and MailWizz gets the bounce by Message-ID', async () => {
+    const lines: Array<Record<string, string>> = [];
+    const server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (d) => (text += d));
+      req.on('end', () => {
+        for (const l of text.split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const h = await startHarness({
+      sosTenant: { mailwizz: { url } },
+      patch: { accounting: { mode: 'off' }, feedback: { intervalMs: 100 } },
+    });
+    try {
+      await h.sim.stop();
+      const m = campaignMessage({ to: 'gone@example.net' });
+      const r = await send(h.port, { to: 'gone@example.net', raw: m.raw });
+      assert.ok(r.ok && /Queued/.test(r.response), 'MailWizz got its 250');
+      h.sim.configure({ rejectRcpts: ['gone@example.net'] });
+      await h.sim.start();
+      await waitFor(() => lines.length === 1, 10_000, 'bounce fed back');
+      assert.equal(lines[0]!.type, 'b');
+      assert.equal(lines[0]!.bounceCat, 'bad-mailbox');
+      assert.equal(lines[0]!['header_Message-Id'], m.messageId);
+      assert.equal(h.daemon.spool.size(), 0);
+      const s = (await h.api('/api/v2/suppression/sos-expat')).body;
+      assert.equal(s.entries[0].email, 'gone@example.net');
+      assert.equal(s.entries[0].source, 'pmta-refused');
+    } finally {
+      await h.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
