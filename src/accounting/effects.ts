@@ -5,6 +5,7 @@
 // a crash leaves either all of a batch or none of it.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
+import type { Counts } from './stats.js';
 import type { DayKey, IpAddress } from '../types.js';
 import { dayKey } from '../warmup/schedule.js';
 import { feedbackLine, isFeedbackCandidate } from '../feedback/record.js';
@@ -18,16 +19,13 @@ export interface EffectsBatch {
   malformed: number;
 }
 
+/** What accounting records count: every column of the daily stats but `accepted`, which the SMTP side counts. */
+export type RecordCounts = Omit<Counts, 'accepted'>;
+
 /** What one batch did to one IP (all days of the batch together). */
-export interface IpOutcome {
+export interface IpOutcome extends RecordCounts {
   ip: IpAddress;
   tenantId: number;
-  delivered: number;
-  bouncedHard: number;
-  bouncedSoft: number;
-  bouncedOther: number;
-  deferred: number;
-  complaints: number;
 }
 
 /** Reported after each committed batch, for the health guard and the logs. */
@@ -81,14 +79,8 @@ class DayCache {
   }
 }
 
-interface DayCounts {
+interface DayCounts extends RecordCounts {
   tenantId: number;
-  delivered: number;
-  bouncedHard: number;
-  bouncedSoft: number;
-  bouncedOther: number;
-  deferred: number;
-  complaints: number;
 }
 
 const SOURCE = 'pmta-acct';
