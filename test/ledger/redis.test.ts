@@ -4,6 +4,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { createRedisClient, redisHealthy, RedisLedger, waitForRedis, type RedisClient } from '../../src/ledger/redis.js';
 import type { DayKey, IpAddress } from '../../src/types.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { ledgerContract } from './contract.js';
 
 const ip = '45.123.10.1' as IpAddress;
 const day = '2026-11-25' as DayKey;
@@ -34,55 +35,8 @@ describe('Redis quota ledger', () => {
     await server?.stop();
   });
 
-  // The same cases as the SQLite ledger (test/ledger/sqlite.test.ts), in the same order.
-
-  it('reserves all n units or none, never past the cap', async () => {
-    const a = await ledger.reserve(ip, day, 8, 10, now, 60_000);
-    assert.ok(a);
-    assert.equal(await ledger.reserve(ip, day, 3, 10, now, 60_000), null);
-    const b = await ledger.reserve(ip, day, 2, 10, now, 60_000);
-    assert.ok(b);
-    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 10 });
-    await ledger.release(a);
-    await ledger.release(b);
-  });
-
-  it('commit counts used units and gives the rest back; commit and release are idempotent', async () => {
-    const r = await ledger.reserve(ip, day, 3, 10, now, 60_000);
-    assert.ok(r);
-    await ledger.commit(r, 2);
-    await ledger.commit(r, 2);
-    await ledger.release(r);
-    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 2, reserved: 0 });
-  });
-
-  it('a reservation past its expiry is swept and its units return', async () => {
-    const r = await ledger.reserve(ip, day, 5, 10, now, 1_000);
-    assert.ok(r);
-    assert.equal(await ledger.sweep(new Date(now.getTime() + 999)), 0);
-    assert.equal(await ledger.sweep(new Date(now.getTime() + 1_000)), 1);
-    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 2, reserved: 0 });
-    assert.deepEqual(await ledger.inFlight(), []);
-  });
-
-  it('a commit after the reservation was swept still counts what PowerMTA took', async () => {
-    const r = await ledger.reserve(ip, day, 1, 10, now, 1);
-    assert.ok(r);
-    await ledger.sweep(new Date(now.getTime() + 10));
-    await ledger.commit(r);
-    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 3, reserved: 0 });
-  });
-
-  it('keeps each day apart', async () => {
-    const tomorrow = '2026-11-26' as DayKey;
-    const r = await ledger.reserve(ip, tomorrow, 10, 10, now, 60_000);
-    assert.ok(r, 'a new day starts empty');
-    await ledger.commit(r);
-    assert.deepEqual((await ledger.usage(tomorrow, [ip])).get(ip), { committed: 10, reserved: 0 });
-    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 3, reserved: 0 });
-  });
-
-  // Redis-specific.
+  // The same cases as the SQLite ledger, from one contract.
+  ledgerContract(() => ledger);
 
   it('a late commit after a sweep counts once, and a release after it changes nothing', async () => {
     const d = '2026-11-28' as DayKey;

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { QuotaLedger } from '../../src/ledger/ledger.js';
+import type { DayKey, IpAddress } from '../../src/types.js';
+
+const ip = '45.123.10.1' as IpAddress;
+const day = '2026-11-25' as DayKey;
+const now = new Date('2026-11-25T10:00:00Z');
+
+/**
+ * The semantics every QuotaLedger keeps, registered in the caller's describe:
+ * SQLite and Redis run the same cases, in this order (each builds on the last).
+ */
+export function ledgerContract(get: () => QuotaLedger): void {
+  it('reserves all n units or none, never past the cap', async () => {
+    const a = await get().reserve(ip, day, 8, 10, now, 60_000);
+    assert.ok(a);
+    assert.equal(await get().reserve(ip, day, 3, 10, now, 60_000), null);
+    const b = await get().reserve(ip, day, 2, 10, now, 60_000);
+    assert.ok(b);
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 0, reserved: 10 });
+    await get().release(a);
+    await get().release(b);
+  });
+
+  it('commit counts used units and gives the rest back; commit and release are idempotent', async () => {
+    const r = await get().reserve(ip, day, 3, 10, now, 60_000);
+    assert.ok(r);
+    await get().commit(r, 2);
+    await get().commit(r, 2);
+    await get().release(r);
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 2, reserved: 0 });
+  });
+
+  it('a reservation past its expiry is swept and its units return', async () => {
+    const r = await get().reserve(ip, day, 5, 10, now, 1_000);
+    assert.ok(r);
+    assert.equal(await get().sweep(new Date(now.getTime() + 999)), 0);
+    assert.equal(await get().sweep(new Date(now.getTime() + 1_000)), 1);
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 2, reserved: 0 });
+    assert.deepEqual(await get().inFlight(), []);
+  });
+
+  it('a commit after the reservation was swept still counts what PowerMTA took', async () => {
+    const r = await get().reserve(ip, day, 1, 10, now, 1);
+    assert.ok(r);
+    await get().sweep(new Date(now.getTime() + 10));
+    await get().commit(r);
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 3, reserved: 0 });
+  });
+
+  it('keeps each day apart', async () => {
+    const tomorrow = '2026-11-26' as DayKey;
+    const r = await get().reserve(ip, tomorrow, 10, 10, now, 60_000);
+    assert.ok(r, 'a new day starts empty');
+    await get().commit(r);
+    assert.deepEqual((await get().usage(tomorrow, [ip])).get(ip), { committed: 10, reserved: 0 });
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 3, reserved: 0 });
+  });
+}
