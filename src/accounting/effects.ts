@@ -241,6 +241,8 @@ export class AccountingEffects {
        * Without it nothing is queued.
        */
       feedbackTenants?: (tenantId: number) => boolean;
+      /** The daemon's one suppression store; a store of its own otherwise. */
+      suppression?: SuppressionStore;
     },
   ) {
     this.upsertStats = db.prepare(
@@ -258,7 +260,7 @@ export class AccountingEffects {
     this.bumpCounter = db.prepare(
       'INSERT INTO acct_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     );
-    this.suppression = new SuppressionStore(db);
+    this.suppression = opts.suppression ?? new SuppressionStore(db);
     this.days = new DayCache(opts.timeZone);
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Db } from '../store/db.js';
 import type { Registry } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
+import type { AccountingEffects } from './effects.js';
 import { registryResolver } from './resolve.js';
 import { AccountingTailer } from './tailer.js';
 
@@ -39,7 +40,15 @@ export const ACCOUNTING_DEFAULTS: Omit<AccountingConfig, 'dir'> = Object.freeze(
 /** A tailer for `cfg` (not started), or null when accounting is off. Stats days use `timeZone` (the warmup zone). */
 export function createAccountingTailer(
   cfg: Partial<AccountingConfig> & { dir: string },
-  deps: { db: Db; registry: Registry; log: Logger; timeZone: string; clock?: Clock; feedbackTenants?: (tenantId: number) => boolean },
+  deps: {
+    db: Db;
+    registry: Registry;
+    log: Logger;
+    timeZone: string;
+    clock?: Clock;
+    feedbackTenants?: (tenantId: number) => boolean;
+    effects?: AccountingEffects;
+  },
 ): AccountingTailer | null {
   const c = { ...ACCOUNTING_DEFAULTS, ...cfg };
   if (c.mode === 'off') return null;
@@ -57,5 +66,6 @@ export function createAccountingTailer(
     maxMalformedLogs: c.maxMalformedLogs,
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.feedbackTenants ? { feedbackTenants: deps.feedbackTenants } : {}),
+    ...(deps.effects ? { effects: deps.effects } : {}),
   });
 }

@@ -46,6 +46,8 @@ export interface AccountingTailerOptions {
   clock?: Clock;
   /** Tenants whose bounces and complaints are queued for MailWizz (AccountingEffects' feedbackTenants). */
   feedbackTenants?: (tenantId: number) => boolean;
+  /** The daemon's one AccountingEffects (shared with the webhook); built from the options above otherwise. */
+  effects?: AccountingEffects;
 }
 
 export interface FilePosition {
@@ -88,11 +90,13 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
     this.reader = new AcctFileReader({
       db: opts.db,
       checkpoints: this.checkpoints,
-      effects: new AccountingEffects(opts.db, {
-        resolve: opts.resolve,
-        timeZone: opts.timeZone,
-        ...(opts.feedbackTenants ? { feedbackTenants: opts.feedbackTenants } : {}),
-      }),
+      effects:
+        opts.effects ??
+        new AccountingEffects(opts.db, {
+          resolve: opts.resolve,
+          timeZone: opts.timeZone,
+          ...(opts.feedbackTenants ? { feedbackTenants: opts.feedbackTenants } : {}),
+        }),
       log: opts.log,
       batchLines: Math.max(1, opts.batchLines ?? 20_000),
       readChunkBytes: opts.readChunkBytes ?? 4 * 1024 * 1024,

@@ -1,0 +1,77 @@
+// Accounting: what PowerMTA accepted (counted by the SMTP side), what its
+// accounting records say happened next (tailed from its files, or pushed to the
+// webhook), one set of effects for both, and the IP health guard after each batch.
+import { promises as fsp } from 'node:fs';
+import { AccountingEffects, type BatchSummary } from '../accounting/effects.js';
+import { HealthGuard } from '../accounting/health-guard.js';
+import { createAccountingTailer } from '../accounting/options.js';
+import { registryResolver } from '../accounting/resolve.js';
+import { recordAccepted } from '../accounting/stats.js';
+import type { Notifier } from '../alerts/notifier.js';
+import type { TenantRecord } from '../tenants/registry.js';
+import { dayKey } from '../warmup/schedule.js';
+import type { PartContext } from './context.js';
+import type { StorePart } from './store.js';
+
+export interface AccountingPart {
+  /** PowerMTA took n recipients from this IP (daily stats: "accepted"). */
+  accepted(tenant: TenantRecord, ip: string, n: number): void;
+  effects: AccountingEffects;
+  /** Runs the health guard over a committed batch. */
+  afterBatch(summary: BatchSummary): void;
+  status(): Record<string, unknown>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function accountingPart(
+  ctx: PartContext,
+  store: StorePart,
+  deps: { notifier: Notifier; feedbackTenants: (tenantId: number) => boolean },
+): AccountingPart {
+  const { clock, log } = ctx;
+  const { db, registry } = store;
+  const cfg = ctx.cfg();
+  const healthGuard = new HealthGuard(db, registry, store.admin, deps.notifier, clock, ctx.cfg);
+  const afterBatch = (summary: BatchSummary) => {
+    try {
+      healthGuard.check(summary);
+    } catch (err) {
+      log.error('health.check_failed', { error: err as Error });
+    }
+  };
+  const effects = new AccountingEffects(db, {
+    resolve: registryResolver(registry),
+    timeZone: cfg.warmup.timezone,
+    feedbackTenants: deps.feedbackTenants,
+    suppression: store.suppression,
+  });
+  const tailer =
+    cfg.accounting.mode === 'tail'
+      ? createAccountingTailer(
+          { ...cfg.accounting, mode: 'tail', dir: cfg.pmta.accountingDir },
+          { db, registry, log, timeZone: cfg.warmup.timezone, clock, feedbackTenants: deps.feedbackTenants, effects },
+        )
+      : null;
+  tailer?.on('batch', afterBatch);
+  return {
+    accepted(t, ip, n) {
+      try {
+        recordAccepted(db, ip, t.id, dayKey(clock.now(), ctx.cfg().warmup.timezone), n);
+      } catch (err) {
+        log.error('stats.accepted_failed', { tenant: t.slug, ip, error: err as Error });
+      }
+    },
+    effects,
+    afterBatch,
+    status: () => ({ accounting: { mode: ctx.cfg().accounting.mode, dir: ctx.cfg().pmta.accountingDir, files: tailer?.position() ?? [] } }),
+    async start() {
+      if (!tailer) return;
+      await fsp.mkdir(ctx.cfg().pmta.accountingDir, { recursive: true }).catch(() => undefined);
+      await tailer.start();
+    },
+    async stop() {
+      await tailer?.stop();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// The quota: the ledger (SQLite, or Redis shared by several agents), the gate
+// that reserves from it, the sweep of expired reservations, and the IP states
+// shared through the same Redis.
+import type { Config } from '../config/schema.js';
+import { Gate, type GateOptions } from '../gate/gate.js';
+import { GuardedLedger } from '../ledger/guarded.js';
+import type { QuotaLedger } from '../ledger/ledger.js';
+import { openLedger } from '../ledger/open.js';
+import type { Metrics } from '../metrics/registry.js';
+import { SharedIpStates } from '../tenants/shared-states.js';
+import type { Registry } from '../tenants/registry.js';
+import type { PartContext } from './context.js';
+import type { StorePart } from './store.js';
+
+export interface QuotaPart {
+  ledger: QuotaLedger;
+  gate: Gate;
+  /** Starts the timers: the reservation sweep and, with Redis, the IP state sync. */
+  start(): void;
+  reload(next: Config): void;
+  stop(): Promise<void>;
+}
+
+export async function quotaPart(ctx: PartContext, store: StorePart): Promise<QuotaPart> {
+  const { clock, log } = ctx;
+  const cfg = ctx.cfg();
+  const opened = await openLedger(cfg, store.db, log);
+  const ledger = new GuardedLedger(opened.ledger, log);
+  const released = await ledger.sweep(clock.now()).catch(() => 0);
+  if (released) log.info('ledger.swept', { released, at: 'start' });
+  const gate = new Gate(store.registry, ledger, clock, gateOptions(cfg));
+  registerQuotaGauges(ctx.metrics, store.registry, gate);
+  const shared = opened.redis ? new SharedIpStates(opened.redis, store.admin, log) : null;
+  let sweeper: NodeJS.Timeout | null = null;
+  return {
+    ledger,
+    gate,
+    start() {
+      shared?.start(ctx.cfg().store.redis.stateSyncMs);
+      sweeper = setInterval(() => {
+        ledger.sweep(clock.now()).then(
+          (n) => n && log.warn('ledger.swept', { released: n, at: 'timer' }),
+          (err) => log.error('ledger.sweep_failed', { error: err as Error }),
+        );
+      }, ctx.cfg().ledger.sweepIntervalMs);
+      sweeper.unref();
+    },
+    reload(next) {
+      gate.setOptions(gateOptions(next));
+    },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      const left = await ledger.inFlight().catch(() => []);
+      if (left.length) log.warn('daemon.reservations_left', { count: left.length });
+      shared?.stop();
+      await opened.close();
+    },
+  };
+}
+
+function gateOptions(cfg: Config): GateOptions {
+  return {
+    schedule: { steps: cfg.warmup.steps, activeDailyCap: cfg.warmup.activeDailyCap },
+    timeZone: cfg.warmup.timezone,
+    reservationTtlMs: cfg.ledger.reservationTtlMs,
+    pacing: cfg.warmup.pacing,
+  };
+}
+
+function registerQuotaGauges(metrics: Metrics, registry: Registry, gate: Gate): void {
+  const perIp = async (pick: (s: { committed: number; reserved: number; remaining: number; cap: number }) => number) => {
+    const out = [];
+    for (const t of registry.tenants())
+      for (const s of await gate.snapshot(t)) out.push({ labels: { tenant: t.slug, ip: s.ip, state: s.state }, value: pick(s) });
+    return out;
+  };
+  metrics.gauge('pmta_agent_quota_daily_cap', "Today's cap per IP", () => perIp((s) => s.cap));
+  metrics.gauge('pmta_agent_quota_used', 'Units committed today per IP', () => perIp((s) => s.committed));
+  metrics.gauge('pmta_agent_quota_reserved', 'Units held by transactions in flight per IP', () => perIp((s) => s.reserved));
+  metrics.gauge('pmta_agent_quota_remaining', 'Units left today per IP', () => perIp((s) => s.remaining));
+}

@@ -1,0 +1,51 @@
+// The SQLite store and the records kept in it: one instance of each store,
+// shared by every other part.
+import { SuppressionStore } from '../accounting/suppression.js';
+import { sqlitePathOf } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { openDb, type Db } from '../store/db.js';
+import { TemplateStore } from '../templates/store.js';
+import { TenantAdmin } from '../tenants/admin.js';
+import { Registry } from '../tenants/registry.js';
+import { syncTenantsFromConfig } from '../tenants/sync.js';
+import { dayKey } from '../warmup/schedule.js';
+import type { PartContext } from './context.js';
+
+export interface StorePart {
+  db: Db;
+  registry: Registry;
+  admin: TenantAdmin;
+  suppression: SuppressionStore;
+  templates: TemplateStore;
+  /** Writes the tenants, users and IPs of `next` to the store; on SIGHUP this runs before the new config is taken. */
+  syncTenants(next: Config): Promise<void>;
+  reload(next: Config): void;
+  stop(): void;
+}
+
+export async function storePart(ctx: PartContext): Promise<StorePart> {
+  const { clock } = ctx;
+  const cfg = ctx.cfg();
+  const db = openDb(sqlitePathOf(cfg));
+  const syncTenants = (next: Config) => syncTenantsFromConfig(db, next, dayKey(clock.now(), next.warmup.timezone));
+  await syncTenants(cfg);
+  const registry = new Registry(db, spoolLimitsByTenant(cfg));
+  return {
+    db,
+    registry,
+    admin: new TenantAdmin(db, registry, clock, () => ctx.cfg().warmup.timezone),
+    suppression: new SuppressionStore(db, clock),
+    templates: new TemplateStore(db, clock),
+    syncTenants,
+    reload(next) {
+      registry.setSpoolLimits(spoolLimitsByTenant(next));
+    },
+    stop() {
+      db.close();
+    },
+  };
+}
+
+function spoolLimitsByTenant(cfg: Config) {
+  return new Map(cfg.tenants.map((t) => [t.slug, t.spool]));
+}

@@ -1,0 +1,42 @@
+// Warmup: the daily rollover that moves each warming IP along its schedule.
+import type { Notifier } from '../alerts/notifier.js';
+import type { Config } from '../config/schema.js';
+import type { QuotaLedger } from '../ledger/ledger.js';
+import type { PmtaConfigService } from '../pmta/service.js';
+import { WarmupRunner } from '../warmup/runner.js';
+import { DailyScheduler } from '../warmup/scheduler.js';
+import type { PartContext } from './context.js';
+import type { StorePart } from './store.js';
+
+export interface WarmupPart {
+  runner: WarmupRunner;
+  start(): void;
+  reload(next: Config): void;
+  stop(): void;
+}
+
+export function warmupPart(
+  ctx: PartContext,
+  store: StorePart,
+  deps: { notifier: Notifier; ledger: QuotaLedger; pmtaConfig: PmtaConfigService },
+): WarmupPart {
+  const { clock, log } = ctx;
+  const runner = new WarmupRunner(store.db, store.admin, deps.notifier, clock, ctx.cfg, log);
+  const daily = new DailyScheduler(async () => {
+    const changes = runner.run();
+    await deps.ledger.sweep(clock.now()).catch(() => 0);
+    // Caps (and so PowerMTA's warmup throttles) follow the day.
+    deps.pmtaConfig.scheduleApply();
+    if (changes.length) log.info('daily.rollover', { changes: changes.length });
+  }, log);
+  return {
+    runner,
+    start() {
+      daily.start(ctx.cfg().warmup.progression.cron, ctx.cfg().warmup.timezone);
+    },
+    reload(next) {
+      daily.start(next.warmup.progression.cron, next.warmup.timezone);
+    },
+    stop: () => daily.stop(),
+  };
+}
