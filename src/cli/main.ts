@@ -5,6 +5,7 @@ import { runDaemonCommand } from './run.js';
 import { runDemo } from './demo.js';
 import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus, runSuppression } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
+import { runPmtaLint } from './pmta-lint.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
 
@@ -27,6 +28,7 @@ $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scr
   pmta-agent ip list
   pmta-agent suppression add|remove <tenant> <email> | list <tenant>
   pmta-agent pmta render|apply            the PowerMTA config the agent owns
+  pmta-agent pmta lint [FILE...]          check a PowerMTA config against the guide (no agent needed with FILE)
 
 Config path: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json.
 Each command answers --help. Exit codes: 0 ok, 1 failure, 2 usage error.
@@ -42,7 +44,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   check: runCheck,
   'add-domain': runAddDomain,
   ip: runIp,
-  pmta: runPmta,
+  pmta: (argv) => (argv[0] === 'lint' ? runPmtaLint(argv.slice(1)) : runPmta(argv)),
   forecast: runForecast,
   suppression: runSuppression,
   demo: runDemo,

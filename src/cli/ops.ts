@@ -100,7 +100,7 @@ export const runIp = command(
 );
 
 export const runPmta = command(
-  'Usage: pmta-agent pmta render|apply [--json]\n  render  print the PowerMTA config the agent owns\n  apply   write it atomically and reload PowerMTA (rolled back if the reload fails)\n',
+  'Usage: pmta-agent pmta render|apply|lint [--json]\n  render  print the PowerMTA config the agent owns\n  apply   lint it, write it atomically, run pmta.testCommand, reload PowerMTA (the previous file comes back if either fails)\n  lint    see pmta-agent pmta lint --help\n',
   {},
   async (api, [action]) => {
     if (action === 'render') {

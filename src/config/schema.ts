@@ -119,6 +119,12 @@ export const configSchema = z
         /** The include file the agent owns, in a directory of its own (the unit lets it write only there). */
         configPath: z.string().default('/etc/pmta/pmta-agent/pmta-agent.conf'),
         reloadCommand: z.string().default('pmta reload'),
+        /**
+         * Run after writing the file and before reloading: PowerMTA's syntax check (guide §6.3.38).
+         * A non-zero exit or an `Error in line N ...` line puts the previous file back without a reload.
+         * null skips the check.
+         */
+        testCommand: z.string().min(1).nullable().default('pmta test config'),
         /** A reload running longer is killed and counts as failed (the previous file is put back). */
         reloadTimeoutMs: z.number().int().positive().default(30_000),
         /** Render and apply PowerMTA's config at start and whenever IPs, domains or IP states change. */
@@ -127,7 +133,12 @@ export const configSchema = z
         templatePath: z.string().nullable().default(null),
         /** Address the agent injects from: the `<source>` block that honours X-Virtual-MTA. */
         sourceHost: z.string().default('127.0.0.1'),
-        accountingDir: z.string().default('/var/log/pmta'),
+        /**
+         * The agent's own accounting directory: PowerMTA writes the agent's `<acct-file>` here
+         * (acct.csv and its rotations) and the tailer reads every acct*.csv in it, so it must
+         * not be shared with another <acct-file> (such as the vendor default /var/log/pmta/acct.csv).
+         */
+        accountingDir: z.string().default('/var/log/pmta/pmta-agent'),
         /** DKIM private keys (0600); default <stateDir>/dkim. PowerMTA must be able to read them. */
         dkimDir: z.string().nullable().default(null),
         dkimSelector: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be a DNS label').default('default'),

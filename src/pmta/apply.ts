@@ -1,13 +1,17 @@
 // Puts a rendered config in place and makes PowerMTA load it, or puts the
-// previous file back when PowerMTA will not. The file on disk is always whole
-// (temp file, fsync, rename, fsync of the directory), so a crash or a PowerMTA
-// restart at any moment reads either the old or the new file, never half.
+// previous file back when PowerMTA will not. In order: lint (nothing is
+// written for a file the guide says PowerMTA refuses), write, `pmta test
+// config` (§6.3.38: checks the syntax without touching the running config),
+// reload. The file on disk is always whole (temp file, fsync, rename, fsync of
+// the directory), so a crash or a PowerMTA restart at any moment reads either
+// the old or the new file, never half.
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { describeReload, runReload, type ReloadOutcome } from './reload.js';
+import { formatIssue, lintPmtaConfig, type LintIssue } from './lint/index.js';
+import { describeCommand, describeReload, runReload, type ReloadOutcome } from './reload.js';
 
 export type ApplyResult =
   | { kind: 'unchanged' }
@@ -19,8 +23,22 @@ export type ApplyResult =
    * reload ran, whose outcome is `secondReload`.
    */
   | { kind: 'rolled-back'; reason: string; reloadOutput: string; reload: ReloadOutcome; secondReload: ReloadOutcome }
+  /** The linter found errors: nothing was written. `issues` holds them all, `reason` the first in PowerMTA's wording. */
+  | { kind: 'refused'; reason: string; issues: LintIssue[] }
+  /**
+   * The test command refused the new file (non-zero exit, or an `Error in
+   * line N of FILE: ...` line): the previous file is back and PowerMTA was not
+   * reloaded. `errorLine` is PowerMTA's own line when it printed one.
+   */
+  | { kind: 'test-failed'; reason: string; errorLine: string | null; output: string }
   /** Nothing reached PowerMTA, or the rollback itself failed; `reason` says which. */
   | { kind: 'failed'; reason: string };
+
+export type ApplyFailure = Extract<ApplyResult, { kind: 'rolled-back' | 'failed' | 'refused' | 'test-failed' }>;
+
+export function isApplyFailure(r: ApplyResult): r is ApplyFailure {
+  return r.kind !== 'applied' && r.kind !== 'unchanged';
+}
 
 export interface ApplyOptions {
   /** The file the agent owns (pmta.configPath). */
@@ -28,6 +46,10 @@ export interface ApplyOptions {
   content: string;
   /** pmta.reloadCommand, run with /bin/sh -c. */
   reloadCommand: string;
+  /** pmta.testCommand (`pmta test config`), run after writing and before reloading; null skips the test. */
+  testCommand?: string | null;
+  /** Lint before writing (default true); off only for tests of the file mechanics. */
+  lint?: boolean;
   /** pmta.reloadTimeoutMs */
   timeoutMs: number;
   log?: Logger;
@@ -122,6 +144,16 @@ async function applyNow(opts: ApplyOptions): Promise<ApplyResult> {
   }
   if (current !== null && current.equals(content)) return { kind: 'unchanged' };
 
+  if (opts.lint !== false) {
+    const { issues } = lintPmtaConfig(opts.content);
+    const errors = issues.filter((i) => i.severity === 'error');
+    if (errors.length > 0) {
+      const reason = formatIssue(file, errors[0]!);
+      log?.error('pmta.config.lint-refused', { path: file, errors: errors.length, first: reason });
+      return { kind: 'refused', reason, issues };
+    }
+  }
+
   try {
     if (current !== null) await writeAtomic(bak, current, mode);
     await writeAtomic(file, content, mode);
@@ -131,19 +163,44 @@ async function applyNow(opts: ApplyOptions): Promise<ApplyResult> {
   }
   log?.info('pmta.config.written', { path: file, bytes: content.length, backup: current !== null ? bak : null });
 
+  const restore = async (): Promise<string | null> => {
+    try {
+      if (current !== null) await writeAtomic(file, current, mode);
+      else await removeDurably(file);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  if (opts.testCommand) {
+    const test = await runReload({ command: opts.testCommand, timeoutMs: opts.timeoutMs });
+    const errorLine = pmtaErrorLine(test.output);
+    if (test.kind !== 'ok' || errorLine !== null) {
+      const reason = errorLine ?? describeCommand(test, 'test command');
+      log?.error('pmta.config.test-failed', { path: file, reason, output: test.output });
+      const restoreFailed = await restore();
+      if (restoreFailed !== null) {
+        const why = `${reason}; and putting the previous ${file} back failed: ${restoreFailed}`;
+        log?.error('pmta.rollback.failed', { path: file, reason: why });
+        return { kind: 'failed', reason: why };
+      }
+      return { kind: 'test-failed', reason, errorLine, output: test.output };
+    }
+  }
+
   const reload = await runReload({ command: opts.reloadCommand, timeoutMs: opts.timeoutMs });
-  if (reload.kind === 'ok') {
+  const reloadError = pmtaErrorLine(reload.output);
+  if (reload.kind === 'ok' && reloadError === null) {
     log?.info('pmta.reload.ok', { path: file, ms: reload.ms });
     return { kind: 'applied', backup: current !== null ? bak : null, reload };
   }
 
-  const reason = describeReload(reload);
+  const reason = reloadError ?? describeReload(reload);
   log?.error('pmta.reload.failed', { path: file, reason, output: reload.output });
-  try {
-    if (current !== null) await writeAtomic(file, current, mode);
-    else await removeDurably(file);
-  } catch (err) {
-    const why = `${reason}; and putting the previous ${file} back failed: ${(err as Error).message}`;
+  const restoreFailed = await restore();
+  if (restoreFailed !== null) {
+    const why = `${reason}; and putting the previous ${file} back failed: ${restoreFailed}`;
     log?.error('pmta.rollback.failed', { path: file, reason: why });
     return { kind: 'failed', reason: why };
   }
@@ -151,6 +208,15 @@ async function applyNow(opts: ApplyOptions): Promise<ApplyResult> {
   if (secondReload.kind === 'ok') log?.warn('pmta.rolled-back', { path: file, reason });
   else log?.error('pmta.rolled-back.reload-failed', { path: file, reason, second: describeReload(secondReload) });
   return { kind: 'rolled-back', reason, reloadOutput: reload.output, reload, secondReload };
+}
+
+/**
+ * PowerMTA's error line in a command's output (§6.3.38 sample: `Error in line
+ * 11 of /etc/pmta/config: argument missing`). Exit codes are undocumented, so
+ * the line counts even after a zero exit.
+ */
+export function pmtaErrorLine(output: string): string | null {
+  return /^\s*(error\b.*)$/im.exec(output)?.[1]?.trim() ?? null;
 }
 
 export interface ApplyStatusEntry {
@@ -180,19 +246,19 @@ export class ApplyStatus {
 
   /** True when the last apply left PowerMTA on an older config than the agent's state. */
   get failing(): boolean {
-    const k = this.lastEntry?.result.kind;
-    return k === 'rolled-back' || k === 'failed';
+    return this.lastEntry !== null && isApplyFailure(this.lastEntry.result);
   }
 }
 
 export interface PmtaApplierOptions {
   path: string;
   reloadCommand: string;
+  testCommand?: string | null;
   timeoutMs: number;
   log?: Logger;
   status?: ApplyStatus;
-  /** The alert hook: called for rolled-back and failed results, after the log line. */
-  onFailure?: (result: Extract<ApplyResult, { kind: 'rolled-back' | 'failed' }>) => void | Promise<void>;
+  /** The alert hook: called for every result that left PowerMTA on an older config, after the log line. */
+  onFailure?: (result: ApplyFailure) => void | Promise<void>;
   now?: () => Date;
 }
 
@@ -204,11 +270,11 @@ export class PmtaApplier {
   }
 
   async apply(content: string): Promise<ApplyResult> {
-    const { path: file, reloadCommand, timeoutMs, log } = this.opts;
-    const result = await applyPmtaConfig({ path: file, content, reloadCommand, timeoutMs, ...(log ? { log } : {}) });
+    const { path: file, reloadCommand, testCommand, timeoutMs, log } = this.opts;
+    const result = await applyPmtaConfig({ path: file, content, reloadCommand, testCommand: testCommand ?? null, timeoutMs, ...(log ? { log } : {}) });
     this.status.record(result, (this.opts.now ?? (() => new Date()))());
     if (result.kind === 'failed') log?.error('pmta.apply.failed', { path: file, reason: result.reason });
-    if ((result.kind === 'rolled-back' || result.kind === 'failed') && this.opts.onFailure) {
+    if (isApplyFailure(result) && this.opts.onFailure) {
       try {
         await this.opts.onFailure(result);
       } catch (err) {

@@ -18,13 +18,23 @@ export { PmtaModelError } from './names.js';
 /**
  * What the accounting tailer reads (powermta.md "Accounting files"): the `*`
  * default set carries vmta, jobId, dlvSourceIp, bounceCat, dsnDiag; the
- * Message-ID is how MailWizz matches a bounce or complaint (mailwizz.md §4.2),
- * X-Job names the campaign.
+ * Message-ID is how MailWizz matches a bounce or complaint (mailwizz.md §4.2).
+ * One `record-fields` line per type (§3.3.11.12 takes one RECORD-TYPE); tq
+ * records cannot carry headers (§11.2.5), so they keep the default `*` and get
+ * no line. No `header_X-Job`: PowerMTA removes X-Job at injection
+ * (process-x-job, §3.3.7.45) and logs its value as `jobId`.
  */
 export const ACCT_RECORDS = ['d', 'b', 't', 'tq', 'f', 'rb', 'rs'] as const;
-export const ACCT_RECORD_FIELDS: ReadonlyArray<{ types: readonly string[]; fields: readonly string[] }> = [
-  { types: ['d', 'b', 't', 'tq', 'rb', 'rs'], fields: ['*', 'header_Message-Id', 'header_X-Job'] },
-  { types: ['f'], fields: ['*', 'header_Message-Id', 'header_X-Job'] },
+export const ACCT_RECORD_FIELDS: ReadonlyArray<{ type: string; fields: readonly string[] }> = ['d', 'b', 't', 'f', 'rb', 'rs'].map((type) => ({
+  type,
+  fields: ['*', 'header_Message-Id'],
+}));
+/**
+ * Hotmail's JMRP reports carry the complaining recipient only in this header
+ * of the returned message; without the mapping `rcpt` stays empty (§12.7.1).
+ */
+export const ACCT_HEADER_MAPS: ReadonlyArray<{ type: string; header: string; field: string }> = [
+  { type: 'f', header: 'header_X-HmXmrOriginalRecipient', field: 'rcpt' },
 ];
 
 export interface PmtaIpInput {
@@ -54,8 +64,13 @@ export interface PmtaStateInput {
   tenants: readonly PmtaTenantInput[];
   /** The address the agent injects from (`<source ...>`); an IP or a CIDR range. */
   source: { host: string };
-  /** The live accounting file, e.g. `/var/log/pmta/acct.csv`. */
+  /** The live accounting file, e.g. `/var/log/pmta/pmta-agent/acct.csv`. */
   acctFile: string;
+  /**
+   * Instead of the file: a program PowerMTA pipes the records to (§11.3),
+   * as its argv. Rendered quoted as `"|argv..."`; each word a plain token.
+   */
+  acctPipe?: readonly string[] | null;
   dkim: readonly PmtaDkimInput[];
   throttles?: ThrottleOptions;
 }
@@ -74,8 +89,27 @@ export interface VmtaModel {
   phase: string;
   dailyCap: number;
   domainKeys: DomainKey[];
-  /** Empty for active IPs; the catch-all last. */
-  throttles: DomainThrottle[];
+  /**
+   * The VMTA's `<domain>` blocks, one pattern each (§3.3.10 takes one per
+   * tag): a warming IP's per-destination limits with the catch-all `*` last;
+   * an active IP with DKIM keys gets a bare `*` block to sign; otherwise none.
+   */
+  domains: VmtaDomainModel[];
+}
+
+export interface VmtaDomainModel {
+  /** `gmail.com`, or `*`. */
+  pattern: string;
+  /** The throttle group it belongs to, for a comment; null for the signing-only block. */
+  label: string | null;
+  /** e.g. `20/h`; null when the block only signs. */
+  maxMsgRate: string | null;
+  /**
+   * `dkim-sign yes`: off by default (§3.3.10.19), so without it the
+   * domain-key lines sign nothing. Set in every block of a VMTA that has keys,
+   * not only in `*`, so no merge rule decides whether mail is signed.
+   */
+  dkimSign: boolean;
 }
 
 export interface TenantModel {
@@ -93,10 +127,19 @@ export interface TenantModel {
 export interface PmtaRenderModel {
   source: { host: string };
   acct: {
-    path: string;
+    /** The `<acct-file ...>` argument: the file path, or `"|program args"` (quoted, §11.3). */
+    target: string;
+    /** The file path, null for a pipe. */
+    path: string | null;
     records: string[];
-    recordFields: Array<{ types: string[]; fields: string[] }>;
-    moveInterval: string;
+    recordFields: Array<{ type: string; fields: string[] }>;
+    headerMaps: Array<{ type: string; header: string; field: string }>;
+    /**
+     * No move-to/move-interval: move-interval without move-to is ignored
+     * (§3.3.11.2), and a file moved out of the directory would leave the
+     * tailer. PowerMTA starts a new file in place at max-size and deletes
+     * files after delete-after (§3.3.11.1, §3.3.11.4).
+     */
     maxSize: string;
     deleteAfter: string;
   };
@@ -107,6 +150,27 @@ const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 // A value PowerMTA reads as one token: no whitespace, no comment or block
 // characters, and no comma (domain-key splits its argument on commas).
 const PATH_RE = /^[^\s#<>,"]+$/;
+
+const PIPE_WORD_RE = /^[^\s#<>"\\]+$/;
+
+function checkAcctTarget(file: string, pipe: readonly string[] | null): { target: string; path: string | null } {
+  if (pipe !== null) {
+    if (pipe.length === 0 || !pipe.every((w) => PIPE_WORD_RE.test(w)) || !pipe[0]!.startsWith('/')) {
+      throw new PmtaModelError('acctPipe', 'must be an absolute program path and plain words, without spaces, quotes, # or < >');
+    }
+    return { target: `"|${pipe.join(' ')}"`, path: null };
+  }
+  if (!PATH_RE.test(file) || !file.startsWith('/')) {
+    throw new PmtaModelError('acctFile', 'must be an absolute path without spaces, commas, quotes, # or < >');
+  }
+  return { target: file, path: file };
+}
+
+function vmtaDomains(throttles: readonly DomainThrottle[], dkimSign: boolean): VmtaDomainModel[] {
+  const out: VmtaDomainModel[] = throttles.flatMap((t) => t.domains.map((pattern) => ({ pattern, label: t.label, maxMsgRate: t.maxMsgRate, dkimSign })));
+  if (out.length === 0 && dkimSign) out.push({ pattern: '*', label: null, maxMsgRate: null, dkimSign });
+  return out;
+}
 
 function checkSource(host: string): string {
   const [addr, prefix, ...rest] = host.split('/');
@@ -143,9 +207,7 @@ function checkSource(host: string): string {
 export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
   const throttles = checkThrottles(input.throttles ?? DEFAULT_THROTTLES);
   const source = { host: checkSource(input.source.host) };
-  if (!PATH_RE.test(input.acctFile)) {
-    throw new PmtaModelError('acctFile', 'must be a path without spaces, commas, quotes, # or < >');
-  }
+  const acctTarget = checkAcctTarget(input.acctFile, input.acctPipe ?? null);
 
   const keysByDomain = new Map<string, DomainKey[]>();
   input.dkim.forEach((k, i) => {
@@ -222,7 +284,7 @@ export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
             phase: ip.phase,
             dailyCap: ip.dailyCap,
             domainKeys: domainKeys.map((k) => ({ ...k })),
-            throttles: ip.state === 'warming' ? warmupThrottles(ip.dailyCap, throttles) : [],
+            domains: vmtaDomains(ip.state === 'warming' ? warmupThrottles(ip.dailyCap, throttles) : [], domainKeys.length > 0),
           });
           return;
         default:
@@ -246,12 +308,12 @@ export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
   return {
     source,
     acct: {
-      path: input.acctFile,
+      ...acctTarget,
       records: [...ACCT_RECORDS],
-      recordFields: ACCT_RECORD_FIELDS.map((r) => ({ types: [...r.types], fields: [...r.fields] })),
-      // Rotation the tailer follows (powermta.md): hourly files, a size cap,
-      // and a week of history for a tailer that was down.
-      moveInterval: '1h',
+      recordFields: ACCT_RECORD_FIELDS.map((r) => ({ type: r.type, fields: [...r.fields] })),
+      headerMaps: ACCT_HEADER_MAPS.map((m) => ({ ...m })),
+      // A size cap the tailer follows in place, and a week of history for a
+      // tailer that was down.
       maxSize: '50M',
       deleteAfter: '8d',
     },

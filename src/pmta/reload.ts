@@ -22,15 +22,20 @@ export interface ReloadOptions {
 export const DEFAULT_MAX_OUTPUT_CHARS = 4000;
 
 export function describeReload(o: ReloadOutcome): string {
+  return describeCommand(o, 'reload command');
+}
+
+/** One sentence for an outcome of any PowerMTA command (`reload command`, `test command`...). */
+export function describeCommand(o: ReloadOutcome, what: string): string {
   switch (o.kind) {
     case 'ok':
-      return 'reload succeeded';
+      return `${what} succeeded`;
     case 'exited':
-      return o.signal ? `reload command killed by ${o.signal}` : `reload command exited with code ${o.code}`;
+      return o.signal ? `${what} killed by ${o.signal}` : `${what} exited with code ${o.code}`;
     case 'timeout':
-      return `reload command timed out after ${o.timeoutMs} ms`;
+      return `${what} timed out after ${o.timeoutMs} ms`;
     case 'spawn-error':
-      return `reload command could not start: ${o.message}`;
+      return `${what} could not start: ${o.message}`;
   }
 }
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { dkimDirOf } from '../config/load.js';
+import type { Alert } from '../alerts/notifier.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -29,6 +30,8 @@ export class PmtaConfigService {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** The alert channel (Notifier); without it the alert is only logged. */
+    private readonly alerts?: { notify(alert: Alert): void },
   ) {}
 
   /** Built per apply from the current config, so a reload command changed by SIGHUP is used. */
@@ -37,11 +40,20 @@ export class PmtaConfigService {
     return new PmtaApplier({
       path: c.configPath,
       reloadCommand: c.reloadCommand,
+      testCommand: c.testCommand,
       timeoutMs: c.reloadTimeoutMs,
       log: this.log,
       status: this.status,
       now: () => this.clock.now(),
-      onFailure: (r) => this.log.error('alert.pmta_config', { result: r.kind, reason: r.reason }),
+      onFailure: (r) => {
+        const alert: Alert = {
+          kind: 'pmta_config',
+          title: r.kind === 'test-failed' || r.kind === 'refused' ? 'PowerMTA config refused; PowerMTA keeps the previous one' : 'PowerMTA config not applied',
+          detail: { result: r.kind, reason: r.reason, path: c.configPath },
+        };
+        if (this.alerts) this.alerts.notify(alert);
+        else this.log.error('alert.pmta_config', { result: r.kind, reason: r.reason });
+      },
     });
   }
 

@@ -1,10 +1,12 @@
 // `pmta-agent sim`: runs the PowerMTA simulator until SIGTERM/SIGINT.
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadSimConfig } from './config.js';
 import { startSimulator } from './simulator.js';
 
 const USAGE = `Usage: pmta-agent sim --smtp HOST:PORT --acct-dir DIR [options]
+       pmta-agent sim test-config FILE   (like pmta test config: errors, exit 1)
 
 Runs an SMTP server standing in for PowerMTA: requires X-Virtual-MTA and writes
 PowerMTA-format accounting CSV to DIR/acct.csv.
@@ -18,6 +20,9 @@ Options:
   --reject-rcpt A        refuse A (or @domain) at RCPT TO with 550 5.1.1; repeatable
   --slow-ms N            wait N ms before answering end of DATA
   --defer-all            answer 451 4.3.0 to every message
+  --config FILE          run with this PowerMTA config: refused as PowerMTA would
+                         refuse it; mail naming a VMTA it lacks gets 550 5.5.0;
+                         SIGHUP re-reads it (pmta reload)
   --help                 show this help
 `;
 
@@ -45,6 +50,7 @@ function parse(argv: string[]) {
       'reject-rcpt': { type: 'string', multiple: true },
       'slow-ms': { type: 'string' },
       'defer-all': { type: 'boolean' },
+      config: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -62,11 +68,13 @@ function parse(argv: string[]) {
     rejectRcpts: values['reject-rcpt'] ?? [],
     slowMs,
     deferAll: values['defer-all'] ?? false,
+    ...(values.config ? { configFile: values.config } : {}),
   };
 }
 
 /** `argv` is what follows `sim` on the command line. Resolves with the exit code. */
 export async function runSimCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'test-config') return testConfig(argv.slice(1));
   let opts: ReturnType<typeof parse>;
   try {
     opts = parse(argv);
@@ -89,6 +97,13 @@ export async function runSimCommand(argv: string[]): Promise<number> {
   }
   print(JSON.stringify({ event: 'sim.listening', host: sim.host, port: sim.port, acctDir: opts.acctDir }));
 
+  const reload = (): void => {
+    void sim.reload().then(
+      (r) => print(r.ok ? 'Configuration reloaded.' : r.lines.join('\n')),
+      (err: Error) => print(`Error: ${err.message}`),
+    );
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const done = (): void => {
       process.off('SIGTERM', done);
@@ -98,9 +113,29 @@ export async function runSimCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', done);
     process.on('SIGINT', done);
   });
+  process.off('SIGHUP', reload);
   await sim.close();
   print(JSON.stringify({ event: 'sim.stopped' }));
   return 0;
+}
+
+/** `pmta test config` for the simulator: PowerMTA's error lines on stdout, exit 1 when there are any. */
+function testConfig(argv: string[]): number {
+  const [file, ...rest] = argv;
+  if (!file || rest.length > 0) {
+    process.stderr.write(`pmta-agent sim test-config: give exactly one FILE\n${USAGE}`);
+    return 2;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    process.stdout.write(`Error: cannot read ${file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const r = loadSimConfig(file, text);
+  for (const line of r.lines) process.stdout.write(line + '\n');
+  return r.ok ? 0 : 1;
 }
 
 // Runnable on its own (`node dist/src/sim/cli.js ...`) for the bench and demo.

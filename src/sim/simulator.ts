@@ -1,6 +1,7 @@
 // A real SMTP server on loopback that stands in for PowerMTA's injection
 // listener (`process-x-virtual-mta yes`) and writes PowerMTA-style accounting.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -8,6 +9,7 @@ import { systemClock, type Clock } from '../types.js';
 import { ACCT_COLUMNS, formatRecord } from './acct-csv.js';
 import { AcctWriter } from './acct-writer.js';
 import { HeaderBlockReader } from './headers.js';
+import { loadSimConfig, type SimConfigLoad } from './config.js';
 import { domainOf, recordsFor, type RecordBehaviour } from './records.js';
 
 export interface SimOptions {
@@ -22,6 +24,13 @@ export interface SimOptions {
   slowMs?: number;
   deferAll?: boolean;
   keepMessages?: boolean;
+  /**
+   * The PowerMTA config to run with (the agent's rendered file). Read at
+   * start and on reload(); a file the linter refuses is refused as PowerMTA
+   * would (start fails, a reload keeps the previous one). With a config, a
+   * message naming a VMTA or pool it does not define is refused (§3.3.7.31).
+   */
+  configFile?: string;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -50,6 +59,10 @@ export interface Simulator {
   stop(): Promise<void>;
   start(): Promise<void>;
   rotate(): Promise<string>;
+  /** Like `pmta reload`: re-reads configFile; a refused file leaves the previous config in force. */
+  reload(): Promise<SimConfigLoad>;
+  /** The VMTA and pool names of the config in force; null without a config. */
+  readonly vmtas: ReadonlySet<string> | null;
   close(): Promise<void>;
 }
 
@@ -89,6 +102,8 @@ class PmtaSimulator implements Simulator {
   };
   private listening = false;
   private closed = false;
+  private names: ReadonlySet<string> | null = null;
+  private readonly configFile: string | null;
   /** Bumped by stop(): work begun before it is dropped, as if the process had died. */
   private generation = 0;
 
@@ -101,6 +116,7 @@ class PmtaSimulator implements Simulator {
     this.clock = opts.clock ?? systemClock;
     this.keep = opts.keepMessages ?? true;
     this.log = opts.log ?? (() => undefined);
+    this.configFile = opts.configFile ?? null;
     this.configure(opts);
     this.server = new SMTPServer({
       name: 'pmta-sim',
@@ -148,9 +164,25 @@ class PmtaSimulator implements Simulator {
     this.rules = r;
   }
 
+  get vmtas(): ReadonlySet<string> | null {
+    return this.names;
+  }
+
+  async reload(): Promise<SimConfigLoad> {
+    if (this.configFile === null) return { ok: true, issues: [], lines: [], names: new Set() };
+    const loaded = loadSimConfig(this.configFile, await readFile(this.configFile, 'utf8'));
+    if (loaded.ok) this.names = loaded.names;
+    this.emit(loaded.ok ? 'sim.config.loaded' : 'sim.config.refused', { file: this.configFile, vmtas: loaded.names.size, errors: loaded.lines });
+    return loaded;
+  }
+
   async start(): Promise<void> {
     if (this.closed) throw new Error('simulator is closed');
     if (this.listening) return;
+    if (this.configFile !== null && this.names === null) {
+      const loaded = await this.reload();
+      if (!loaded.ok) throw new Error(`PowerMTA would not start with ${this.configFile}:\n${loaded.lines.join('\n')}`);
+    }
     const srv = this.server.server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
@@ -243,6 +275,11 @@ class PmtaSimulator implements Simulator {
     if (vmta === undefined) {
       this.emit('sim.refused', { code: 550, reason: 'no X-Virtual-MTA' });
       throw smtpError(550, '5.7.1 X-Virtual-MTA header required');
+    }
+
+    if (this.names !== null && !this.names.has(vmta.trim().toLowerCase())) {
+      this.emit('sim.refused', { code: 550, reason: 'unknown virtual-mta', vmta });
+      throw smtpError(550, `5.5.0 Virtual MTA ${vmta.trim()} does not exist`);
     }
 
     const msg: ReceivedMessage = {

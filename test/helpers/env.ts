@@ -40,6 +40,7 @@ export function testConfig(
       maxConnections: 10,
       configPath: path.join(stateDir, 'pmta', 'pmta-agent.conf'),
       reloadCommand: 'true',
+      testCommand: null,
       autoApply: false,
       accountingDir: path.join(stateDir, 'acct'),
     },

@@ -88,41 +88,75 @@ describe('renderPmtaConfig: the two-tenant golden file', () => {
 
   it('throttles a warming IP per destination from its daily cap, and leaves an active IP unthrottled', () => {
     const vmtas = vmtaBlocks(parsePmtaConfig(render()));
-    // week_2, 200 a day over 10 hours: Google 40%, Microsoft 30%, Yahoo 20%, anything else 100%.
+    // week_2, 200 a day over 10 hours: Google 40%, Microsoft 30%, Yahoo 20%, anything else 100%;
+    // one <domain> block per name (§3.3.10 takes one pattern per tag).
     assert.deepEqual(
       [...domainRates(vmtas.get('sos-expat-45-123-10-2')!).entries()],
       [
-        ['gmail.com googlemail.com', '8/h'],
-        ['outlook.com hotmail.com live.com msn.com', '6/h'],
-        ['yahoo.com ymail.com aol.com', '4/h'],
+        ['gmail.com', '8/h'],
+        ['googlemail.com', '8/h'],
+        ['outlook.com', '6/h'],
+        ['hotmail.com', '6/h'],
+        ['live.com', '6/h'],
+        ['msn.com', '6/h'],
+        ['yahoo.com', '4/h'],
+        ['ymail.com', '4/h'],
+        ['aol.com', '4/h'],
         ['*', '20/h'],
       ],
     );
-    assert.equal(blocks(vmtas.get('sos-expat-45-123-10-10')!.children, 'domain').length, 0);
+    // The active IP has no rate limits: its only block is the one that signs.
+    const active = blocks(vmtas.get('sos-expat-45-123-10-10')!.children, 'domain');
+    assert.deepEqual(active.map((b) => [b.args, directives(b.children, 'max-msg-rate').length]), [[['*'], 0]]);
   });
 
-  it('declares the injection source: relaying allowed, X-Virtual-MTA and X-Job honoured', () => {
+  it('turns DKIM signing on in every <domain> block of a VMTA that has keys (dkim-sign is off by default, §3.3.10.19)', () => {
+    const vmtas = vmtaBlocks(parsePmtaConfig(render()));
+    for (const [name, vmta] of vmtas) {
+      const doms = blocks(vmta.children, 'domain');
+      assert.ok(doms.length > 0, `${name} has domain blocks`);
+      for (const dom of doms) assert.deepEqual(directives(dom.children, 'dkim-sign')[0]?.args, ['yes'], `${name} <domain ${dom.args[0]}>`);
+    }
+  });
+
+  it('signs nothing where no key exists: an active IP of a tenant without keys has no <domain> block at all', () => {
+    const input = clone(TWO_TENANTS);
+    input.dkim = [];
+    const vmtas = vmtaBlocks(parsePmtaConfig(render(input)));
+    assert.equal(blocks(vmtas.get('sos-expat-45-123-10-10')!.children, 'domain').length, 0);
+    assert.doesNotMatch(render(input), /dkim-sign/);
+  });
+
+  it('declares the injection source explicitly: relaying allowed, X-Virtual-MTA and X-Job honoured and removed, unknown VMTAs refused', () => {
     const [source] = blocks(parsePmtaConfig(render()), 'source');
     assert.deepEqual(source?.args, ['127.0.0.1']);
     const get = (n: string) => directives(source!.children, n)[0]?.args;
     assert.deepEqual(get('always-allow-relaying'), ['yes']);
     assert.deepEqual(get('process-x-virtual-mta'), ['yes']);
     assert.deepEqual(get('process-x-job'), ['yes']);
+    // Not left to a wider <source 0/0> the operator may have (§3.3.7 merges them).
+    assert.deepEqual(get('reject-invalid-virtual-mta'), ['yes']);
+    assert.deepEqual(get('retain-x-virtual-mta'), ['no']);
+    assert.deepEqual(get('retain-x-job'), ['no']);
   });
 
-  it('writes an acct-file with d, b, t, f and rb records carrying the default fields plus Message-Id and X-Job', () => {
+  it('writes an acct-file with one record-fields line per type, Message-Id on each but tq, and the Hotmail FBL mapping', () => {
     const [acct] = blocks(parsePmtaConfig(render()), 'acct-file');
     assert.deepEqual(acct?.args, ['/var/log/pmta/acct.csv']);
     const records = directives(acct!.children, 'records')[0]!.args[0]!.split(',');
     for (const t of ['d', 'b', 't', 'f', 'rb']) assert.ok(records.includes(t), `records has ${t}`);
-    const fieldsByType = new Map<string, string[]>();
-    for (const d of directives(acct!.children, 'record-fields')) {
-      for (const t of d.args[0]!.split(',')) fieldsByType.set(t, d.args[1]!.split(','));
-    }
-    for (const t of ['d', 'b', 't', 'f', 'rb']) {
-      // `*` is PowerMTA's default set: vmta, jobId, dlvSourceIp, bounceCat among them.
-      assert.deepEqual(fieldsByType.get(t), ['*', 'header_Message-Id', 'header_X-Job'], `fields of ${t}`);
-    }
+    // §3.3.11.12: `record-fields RECORD-TYPE FIELD-LIST`, one type a line.
+    assert.deepEqual(
+      directives(acct!.children, 'record-fields').map((d) => d.args),
+      ['d', 'b', 't', 'f', 'rb', 'rs'].map((t) => [t, '*,header_Message-Id']),
+    );
+    // PowerMTA strips X-Job at injection and logs it as jobId (in `*`): no header_X-Job.
+    assert.doesNotMatch(render(), /header_X-Job/i);
+    assert.deepEqual(directives(acct!.children, 'map-header-to-field').map((d) => d.args), [['f', 'header_X-HmXmrOriginalRecipient', 'rcpt']]);
+    // No move-interval without move-to (§3.3.11.2 ignores it): files rotate in place at max-size.
+    assert.deepEqual(directives(acct!.children, 'move-interval'), []);
+    assert.deepEqual(directives(acct!.children, 'move-to'), []);
+    assert.deepEqual(directives(acct!.children, 'max-size')[0]?.args, ['50M']);
   });
 
   it('opens with a comment saying the file is generated and must not be edited by hand', () => {
@@ -183,8 +217,9 @@ describe('buildPmtaModel', () => {
       throttles: { hours: 24, groups: [{ label: 'Orange', domains: ['orange.fr', 'wanadoo.fr'], share: 0.5 }] },
     });
     const vmta = model.tenants.find((t) => t.slug === 'ulixai')!.vmtas[0]!;
-    assert.deepEqual(vmta.throttles.map((t) => [t.domains.join(' '), t.maxMsgRate]), [
-      ['orange.fr wanadoo.fr', '11/h'],
+    assert.deepEqual(vmta.domains.map((d) => [d.pattern, d.maxMsgRate]), [
+      ['orange.fr', '11/h'],
+      ['wanadoo.fr', '11/h'],
       ['*', '21/h'],
     ]);
   });
