@@ -67,7 +67,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });
   const smtp = ingressPart(ctx, store, quota, forwarding, accounting.accepted);
   const { ingress } = smtp;
-  const pmtaConfig = pmtaConfigPart(ctx, store);
+  const pmtaConfig = pmtaConfigPart(ctx, store, { notifier });
   const warmup = warmupPart(ctx, store, { notifier, ledger: quota.ledger, pmtaConfig: pmtaConfig.service });
 
   quota.start();

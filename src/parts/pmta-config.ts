@@ -1,5 +1,6 @@
 // PowerMTA's config: rendered from the tenants and IPs, applied again whenever
 // they change.
+import type { Notifier } from '../alerts/notifier.js';
 import type { Config } from '../config/schema.js';
 import { PmtaConfigService } from '../pmta/service.js';
 import type { PartContext } from './context.js';
@@ -14,8 +15,8 @@ export interface PmtaConfigPart {
   stop(): Promise<void>;
 }
 
-export function pmtaConfigPart(ctx: PartContext, store: StorePart): PmtaConfigPart {
-  const service = new PmtaConfigService(ctx.cfg, store.registry, ctx.clock, ctx.log, ctx.metrics);
+export function pmtaConfigPart(ctx: PartContext, store: StorePart, deps: { notifier: Notifier }): PmtaConfigPart {
+  const service = new PmtaConfigService(ctx.cfg, store.registry, ctx.clock, ctx.log, ctx.metrics, deps.notifier);
   store.admin.onChange(() => service.scheduleApply());
   return {
     service,
