@@ -4,6 +4,7 @@ import { Notifier } from './alerts/notifier.js';
 import { keysNeedingRestart } from './config/restart.js';
 import type { Config } from './config/schema.js';
 import type { Dispatcher } from './forward/dispatcher.js';
+import type { SentLookup } from './forward/journal.js';
 import type { Spool } from './forward/spool.js';
 import type { Gate } from './gate/gate.js';
 import type { Ingress } from './ingress/smtp.js';
@@ -42,6 +43,8 @@ export interface Daemon {
   readonly gate: Gate;
   readonly spool: Spool;
   readonly dispatcher: Dispatcher;
+  /** The sent-message index: normalised Message-ID -> tenant, IP, VMTA, job, recipients, day. */
+  readonly sentIndex: SentLookup;
   readonly ingress: Ingress;
   readonly smtpAddress: { host: string; port: number };
   readonly apiAddress: { host: string; port: number };
@@ -65,7 +68,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   const feedback = feedbackPart(ctx, store);
   const accounting = accountingPart(ctx, store, { notifier, feedbackTenants: feedback.enabled });
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });
-  const smtp = ingressPart(ctx, store, quota, forwarding, accounting.accepted);
+  const smtp = ingressPart(ctx, store, quota, forwarding);
   const { ingress } = smtp;
   const pmtaConfig = pmtaConfigPart(ctx, store, { notifier });
   const warmup = warmupPart(ctx, store, { notifier, ledger: quota.ledger, pmtaConfig: pmtaConfig.service });
@@ -115,6 +118,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     gate: quota.gate,
     spool: forwarding.spool,
     dispatcher: forwarding.dispatcher,
+    sentIndex: forwarding.journal.lookup,
     ingress,
     smtpAddress,
     apiAddress: api.address,
@@ -144,7 +148,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       await pmtaConfig.stop();
       await accounting.stop();
       await feedback.stop();
-      forwarding.stop();
+      await forwarding.stop();
       await quota.stop();
       store.stop();
       log.info('daemon.stopped');

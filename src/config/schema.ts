@@ -257,6 +257,8 @@ export const configSchema = z
         pollIntervalMs: z.number().int().positive().default(1000),
         rescanIntervalMs: z.number().int().nonnegative().default(30_000),
         maxMalformedLogs: z.number().int().nonnegative().default(100),
+        /** Days the sent-message index (the hand-off journal) keeps a message, so a late bounce or complaint still finds its tenant. */
+        indexDays: z.number().int().positive().default(30),
       })
       .strict()
       .prefault({}),

@@ -1,26 +1,32 @@
-import { commitGrant, releaseGrant, type Gate } from '../gate/gate.js';
-import type { QuotaLedger } from '../ledger/ledger.js';
+import type { Gate } from '../gate/gate.js';
+import type { Grant } from '../ledger/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import type { Forwarder } from './forwarder.js';
 import type { PmtaHealth } from './pmta-health.js';
+import { settle, type Held } from './settle.js';
+import type { Settler } from './settler.js';
 import type { Spool, SpoolEntry } from './spool.js';
+
+/** Whether a tenant may no longer mail an address (the accounting side keeps the list). */
+export interface SuppressionCheck {
+  check(tenantId: number, email: string): { reason: 'hard-bounce' | 'complaint' | 'manual' } | null;
+}
 
 export interface DispatcherDeps {
   spool: Spool;
   gate: Gate;
-  ledger: QuotaLedger;
   forwarder: Forwarder;
   health: PmtaHealth;
+  settler: Settler;
   registry: Registry;
   clock: Clock;
   log: Logger;
   metrics?: Metrics;
-  accepted?: (tenant: TenantRecord, ip: string, n: number) => void;
-  /** PowerMTA refused for good a recipient MailWizz already had a 250 for. */
-  refused?: (tenant: TenantRecord, meta: SpoolEntry['meta'], rcpt: string, code: number, response: string, vmta: string) => void;
+  /** Checked again before each hand-off: an address may have bounced or complained while its mail waited. */
+  suppression?: SuppressionCheck;
   jobFallback(tenant: TenantRecord): string;
 }
 
@@ -33,7 +39,8 @@ export interface DispatcherOptions {
 /**
  * Releases spooled mail to PowerMTA as quota and PowerMTA allow: oldest first
  * within a tenant, one message per tenant in turn so a big backlog of one brand
- * does not starve another. It uses the same gate and forwarder as the fast path.
+ * does not starve another. It uses the same gate, forwarder and settlement as
+ * the fast path.
  */
 export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
@@ -97,7 +104,7 @@ export class Dispatcher {
   private async pass(): Promise<void> {
     const { spool, registry, health } = this.deps;
     await this.expireOld();
-    const blocked = new Set<string>();
+    const blocked = new Set<number>();
     const workers: Promise<void>[] = [];
     while (!this.stopped && !health.isDown()) {
       const tenants = spool.tenants().filter((t) => !blocked.has(t));
@@ -106,23 +113,24 @@ export class Dispatcher {
         await Promise.race(workers);
         continue;
       }
-      const slug = tenants[this.turn++ % tenants.length]!;
-      const entry = spool.queue(slug).find((e) => !this.inFlight.has(e));
-      const tenant = registry.tenant(slug);
+      const tenantId = tenants[this.turn++ % tenants.length]!;
+      const entry = spool.queue(tenantId).find((e) => !this.inFlight.has(e));
+      const tenant = registry.tenant(tenantId);
       if (!entry || !tenant) {
-        blocked.add(slug);
+        blocked.add(tenantId);
         continue;
       }
+      if (!(await this.dropSuppressed(entry, tenant))) continue;
       let grant;
       try {
         grant = await this.deps.gate.reserve(tenant, 1);
       } catch (err) {
         // Quota store down: fail closed, try again next pass.
-        this.deps.log.warn('dispatch.store_unavailable', { tenant: slug, error: err as Error });
+        this.deps.log.warn('dispatch.store_unavailable', { tenant: tenant.slug, error: err as Error });
         break;
       }
       if (!grant) {
-        blocked.add(slug); // no quota left today for this tenant: try again next pass
+        blocked.add(tenantId); // no quota left today for this tenant: try again next pass
         continue;
       }
       // Reserve the rest of the recipients on the same IP as far as it allows.
@@ -149,70 +157,107 @@ export class Dispatcher {
     return out;
   }
 
-  private async send(entry: SpoolEntry, tenant: TenantRecord, grants: Awaited<ReturnType<Gate['reserve']>>[]): Promise<void> {
-    const { forwarder, ledger, spool, health, log } = this.deps;
-    const held = grants.filter((g) => g !== null);
-    const rcpts = entry.meta.rcptTo.slice(0, held.length);
-    const vmta = held[0]!.ip.vmta;
+  /**
+   * Recipients suppressed while their mail waited (a hard bounce or a complaint
+   * from an earlier send) are dropped before any unit is reserved for them.
+   * False when nothing of the message is left.
+   */
+  private async dropSuppressed(entry: SpoolEntry, tenant: TenantRecord): Promise<boolean> {
+    const check = this.deps.suppression;
+    if (!check) return true;
+    const keep: string[] = [];
+    for (const rcpt of entry.meta.rcptTo) {
+      const hit = check.check(tenant.id, rcpt);
+      if (!hit) {
+        keep.push(rcpt);
+        continue;
+      }
+      this.deps.log.info('dispatch.rcpt_suppressed', { tenant: tenant.slug, spoolId: entry.meta.id, messageId: entry.meta.messageId, rcpt, reason: hit.reason });
+      this.deps.metrics?.spoolEvents.inc({ event: 'suppressed' });
+      this.deps.metrics?.rcptOutcomes.inc({ tenant: tenant.slug, outcome: 'suppressed' });
+    }
+    if (keep.length === entry.meta.rcptTo.length) return true;
+    if (keep.length === 0) {
+      await this.deps.spool.remove(entry);
+      return false;
+    }
+    entry.meta.rcptTo = keep;
+    await this.deps.spool.update(entry);
+    return true;
+  }
+
+  private async send(entry: SpoolEntry, tenant: TenantRecord, grants: Grant[]): Promise<void> {
+    const { forwarder, spool, settler, log } = this.deps;
+    const held: Array<Held<Grant>> = grants.map((grant, i) => ({ rcpt: entry.meta.rcptTo[i]!, grant }));
+    const ip = grants[0]!.ip;
+    let journalId: number | null = null;
     const outcome = await forwarder.forwardFile(
-      { mailFrom: entry.meta.mailFrom, rcptTo: rcpts, vmta, jobFallback: this.deps.jobFallback(tenant) },
+      {
+        mailFrom: entry.meta.mailFrom,
+        rcptTo: held.map((h) => h.rcpt),
+        vmta: ip.vmta,
+        jobFallback: this.deps.jobFallback(tenant),
+        beforeBody: (info, job) => {
+          journalId = settler.begin(
+            { tenantId: tenant.id, spoolId: entry.meta.id, messageId: entry.meta.messageId ?? info.messageId, jobId: job || null, ip: ip.address, vmta: ip.vmta, day: grants[0]!.reservation.day },
+            held,
+          );
+        },
+      },
       entry.emlPath,
     );
-    const base = { tenant: tenant.slug, spoolId: entry.meta.id, messageId: entry.meta.messageId, vmta, rcpts };
-    if (outcome.kind === 'unavailable') {
-      for (const g of held) await releaseGrant(ledger, g);
-      health.failed(outcome.reason);
-      this.deps.metrics?.pmtaErrors.inc({ path: 'dispatch' });
+    const s = settle(held, outcome);
+    const ctx = { tenant, path: 'dispatch' as const, journalId, mailFrom: entry.meta.mailFrom, messageId: entry.meta.messageId, vmta: ip.vmta, ip: ip.address };
+    const local = outcome.kind === 'unavailable' && outcome.local === true;
+    const done = await settler.apply(ctx, s, { durableFirst: true, blamePmta: !local });
+    // MailWizz had its 250 when the message was spooled: a refusal now would be lost without this.
+    settler.refusedAfterAck(ctx, s.refused);
+    const remaining = [...s.spool, ...entry.meta.rcptTo.slice(held.length)];
+    const counts = { forwarded: s.forwarded.length, spooled: remaining.length, refused: s.refused.length };
+    const base = { tenant: tenant.slug, spoolId: entry.meta.id, messageId: entry.meta.messageId, vmta: ip.vmta, rcpts: held.map((h) => h.rcpt), ...counts };
+    this.count(tenant, counts);
+    if (s.forwarded.length === 0 && s.refused.length === 0) {
       entry.meta.attempts++;
-      entry.meta.lastError = outcome.reason;
+      entry.meta.lastError = s.spoolReason;
       await spool.update(entry);
-      log.warn('dispatch.deferred', { ...base, reason: outcome.reason, attempts: entry.meta.attempts });
+      done();
+      log.warn('dispatch.deferred', { ...base, reason: s.spoolReason, attempts: entry.meta.attempts });
       return;
     }
-    health.succeeded();
-    const accepted = new Set(outcome.kind === 'accepted' ? outcome.accepted.map((a) => a.toLowerCase()) : []);
-    const retry: string[] = [];
-    for (let i = 0; i < held.length; i++) {
-      const rcpt = rcpts[i]!;
-      if (accepted.has(rcpt.toLowerCase())) await commitGrant(ledger, held[i]!);
-      else await releaseGrant(ledger, held[i]!);
-    }
-    if (outcome.kind === 'accepted') {
-      for (const r of outcome.rejected) if (r.code < 500) retry.push(r.rcpt);
-      for (const r of outcome.rejected)
-        if (r.code >= 500) {
-          log.warn('dispatch.rcpt_refused', { ...base, rcpt: r.rcpt, reply: r.response });
-          this.deps.refused?.(tenant, entry.meta, r.rcpt, r.code, r.response, vmta);
-        }
-      log.info('dispatch.forwarded', { ...base, reply: outcome.response });
+    if (s.forwarded.length) {
+      log.info('dispatch.forwarded', { ...base, reply: s.response });
       this.deps.metrics?.spoolEvents.inc({ event: 'delivered' });
-      this.deps.metrics?.recipients.inc({ tenant: tenant.slug, ip: held[0]!.ip.address }, accepted.size);
-      if (accepted.size) this.deps.accepted?.(tenant, held[0]!.ip.address, accepted.size);
     } else {
-      // MailWizz already had its 250; PowerMTA's permanent refusal ends the message here.
-      log.warn('dispatch.refused', { ...base, reply: outcome.response });
-      for (const rcpt of rcpts) this.deps.refused?.(tenant, entry.meta, rcpt, outcome.code, outcome.response, vmta);
+      log.warn('dispatch.refused', { ...base, reply: s.wholeRefusal?.response ?? s.refused[0]?.response });
       this.deps.metrics?.spoolEvents.inc({ event: 'refused' });
     }
-    const remaining = [...retry, ...entry.meta.rcptTo.slice(held.length)];
     if (remaining.length === 0) {
       await spool.remove(entry);
     } else {
       entry.meta.rcptTo = remaining;
       await spool.update(entry);
     }
+    done();
+  }
+
+  private count(tenant: TenantRecord, c: { forwarded: number; spooled: number; refused: number }): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    if (c.forwarded) m.rcptOutcomes.inc({ tenant: tenant.slug, outcome: 'forwarded' }, c.forwarded);
+    if (c.refused) m.rcptOutcomes.inc({ tenant: tenant.slug, outcome: 'refused' }, c.refused);
   }
 
   private async expireOld(): Promise<void> {
     const cutoff = this.deps.clock.now().getTime() - this.opts.maxAgeMs;
-    for (const slug of this.deps.spool.tenants()) {
-      for (const entry of [...this.deps.spool.queue(slug)]) {
+    for (const tenantId of this.deps.spool.tenants()) {
+      for (const entry of [...this.deps.spool.queue(tenantId)]) {
         if (new Date(entry.meta.arrivedAt).getTime() >= cutoff) break; // queue is oldest first
         if (this.inFlight.has(entry)) continue;
         await this.deps.spool.remove(entry);
         this.deps.metrics?.spoolEvents.inc({ event: 'expired' });
         this.deps.log.error('spool.expired', {
-          tenant: slug,
+          tenant: this.deps.registry.tenant(tenantId)?.slug ?? tenantId,
+          tenantId,
           spoolId: entry.meta.id,
           messageId: entry.meta.messageId,
           rcpts: entry.meta.rcptTo,
@@ -222,4 +267,33 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/**
+ * At start, before anything is sent: hand-offs a crashed process left
+ * unsettled are settled from the journal, and spooled recipients PowerMTA
+ * already took (its 250 was journalled before the spool was updated) leave the
+ * spool, so they are not sent twice.
+ */
+export async function recoverHandoffs(settler: Settler, spool: Spool, log: Logger): Promise<void> {
+  const { rows, settle: markSettled } = await settler.recover();
+  const byId = new Map<string, SpoolEntry>();
+  for (const t of spool.tenants()) for (const e of spool.queue(t)) byId.set(e.meta.id, e);
+  for (const row of rows) {
+    if (row.spoolId === null || row.accepted === null || row.accepted.length === 0) continue;
+    const entry = byId.get(row.spoolId);
+    if (!entry) continue;
+    const took = new Set(row.accepted.map((a) => a.toLowerCase()));
+    const left = entry.meta.rcptTo.filter((r) => !took.has(r.toLowerCase()));
+    if (left.length === entry.meta.rcptTo.length) continue;
+    log.warn('dispatch.already_accepted', { spoolId: entry.meta.id, messageId: entry.meta.messageId, rcpts: row.accepted, left: left.length });
+    if (left.length === 0) {
+      await spool.remove(entry);
+      byId.delete(row.spoolId);
+    } else {
+      entry.meta.rcptTo = left;
+      await spool.update(entry);
+    }
+  }
+  markSettled(rows.map((r) => r.id));
 }

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { HeaderStamper } from '../stamp/stamper.js';
-import { jobIdFor } from '../stamp/headers.js';
+import { jobIdFor, type HeaderInfo } from '../stamp/headers.js';
 
 export interface PmtaTarget {
   host: string;
@@ -23,12 +23,18 @@ export interface ForwardRequest {
   vmta: string;
   /** X-Job when the message names no campaign (tenant slug and date). */
   jobFallback: string;
+  /**
+   * Called once the headers are known and before any byte of the message goes
+   * to PowerMTA (the journal row is written here). Throwing stops the hand-off.
+   */
+  beforeBody?: (info: HeaderInfo, job: string) => void;
 }
 
 export type ForwardOutcome =
   | { kind: 'accepted'; response: string; accepted: string[]; rejected: Array<{ rcpt: string; code: number; response: string }> }
   | { kind: 'refused'; code: number; response: string }
-  | { kind: 'unavailable'; reason: string; code?: number };
+  /** `local`: the failure was on our side (the client's upload stalled, the journal could not be written), not PowerMTA's. */
+  | { kind: 'unavailable'; reason: string; code?: number; local?: boolean };
 
 /**
  * The one way a message reaches PowerMTA, used by the fast path and the spool
@@ -79,8 +85,23 @@ export class Forwarder {
 
   /** A message as it streams in (the fast path), or from disk. */
   async forward(req: ForwardRequest, source: Readable): Promise<ForwardOutcome> {
-    const stamper = new HeaderStamper((info) => ({ vmta: req.vmta, job: jobIdFor(info, req.jobFallback) }));
-    source.on('error', (err) => stamper.destroy(err));
+    let localError: Error | null = null;
+    let sourceEnded = false;
+    const stamper = new HeaderStamper((info) => {
+      const job = jobIdFor(info, req.jobFallback);
+      try {
+        req.beforeBody?.(info, job);
+      } catch (err) {
+        localError = err as Error;
+        throw err;
+      }
+      return { vmta: req.vmta, job };
+    });
+    source.on('error', (err) => {
+      localError ??= err;
+      stamper.destroy(err);
+    });
+    source.once('end', () => (sourceEnded = true));
     const raw = source.pipe(stamper);
     try {
       const mail = { envelope: { from: req.mailFrom, to: req.rcptTo }, raw, signal: this.abort.signal };
@@ -103,7 +124,11 @@ export class Forwarder {
         rejected,
       };
     } catch (e) {
-      return classify(e as NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string });
+      const err = e as NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string };
+      if (localError) return { kind: 'unavailable', reason: `not handed to PowerMTA: ${(localError as Error).message}`, local: true };
+      // PowerMTA's socket idled because the client had not finished its upload: the client is slow, not PowerMTA.
+      if (!sourceEnded && err.code === 'ETIMEDOUT') return { kind: 'unavailable', reason: 'the client upload stalled past pmta.replyTimeoutMs', local: true };
+      return classify(err);
     } finally {
       source.unpipe(stamper);
       stamper.destroy();

@@ -1,16 +1,17 @@
 import { promises as fsp } from 'node:fs';
-import { commitGrant, releaseGrant, type Granted } from '../gate/gate.js';
-import type { QuotaLedger } from '../ledger/ledger.js';
+import type { Grant } from '../ledger/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import type { ForwardOutcome, ForwardRequest, Forwarder } from './forwarder.js';
 import type { PmtaHealth } from './pmta-health.js';
+import { settle } from './settle.js';
+import type { Settler } from './settler.js';
 import type { Spool, SpoolMeta } from './spool.js';
 
 /** A message fully received and written to a temp file, with what the gate decided per recipient. */
-export interface Received {
+export interface ReceivedMessage {
   id: string;
   tenant: TenantRecord;
   /** The message as received, complete on disk. */
@@ -19,103 +20,109 @@ export interface Received {
   mailFrom: string;
   messageId: string | null;
   /** Recipients holding a reservation, all on one IP. */
-  granted: Array<{ rcpt: string; grant: Granted }>;
+  granted: Array<{ rcpt: string; grant: Grant }>;
   /** Recipients without quota now, and why. */
   deferred: string[];
   deferReason: string;
   arrivedAt: Date;
 }
 
+/** How many recipients of a message went where. */
+export interface RcptCounts {
+  forwarded: number;
+  spooled: number;
+  refused: number;
+}
+
 export type HandOffResult =
-  | { kind: 'forwarded'; response: string; vmta: string; spooled: number }
-  | { kind: 'spooled'; id: string; reason: string }
-  | { kind: 'refused'; code: number; response: string }
-  | { kind: 'spool-full'; limit: string };
+  | ({ kind: 'forwarded'; response: string; vmta: string } & RcptCounts)
+  | ({ kind: 'spooled'; id: string; reason: string } & RcptCounts)
+  | ({ kind: 'refused'; code: number; response: string } & RcptCounts)
+  | ({ kind: 'spool-full'; limit: string } & RcptCounts);
 
 export interface HandOffDeps {
   forwarder: Forwarder;
   spool: Spool;
-  ledger: QuotaLedger;
   health: PmtaHealth;
+  settler: Settler;
   clock: Clock;
   log: Logger;
   metrics?: Metrics;
-  /** PowerMTA took n recipients from this IP (daily stats: "accepted"). */
-  accepted?: (tenant: TenantRecord, ip: string, n: number) => void;
   spoolLimits(tenant: TenantRecord): { maxMessages: number; maxBytes: number };
   jobFallback(tenant: TenantRecord): string;
 }
 
+/** A fast-path hand-off about to start, and its journal row once the headers were seen. */
+export interface ForwardPlan {
+  req: ForwardRequest;
+  journalId: number | null;
+}
+
 /** Whether the fast path should try PowerMTA for this transaction, and how. */
-export function forwardPlan(deps: HandOffDeps, tenant: TenantRecord, mailFrom: string, granted: Received['granted']): ForwardRequest | null {
+export function forwardPlan(deps: HandOffDeps, tenant: TenantRecord, mailFrom: string, granted: ReceivedMessage['granted']): ForwardPlan | null {
   const first = granted[0];
   if (!first || deps.health.isDown()) return null;
-  return { mailFrom, rcptTo: granted.map((g) => g.rcpt), vmta: first.grant.ip.vmta, jobFallback: deps.jobFallback(tenant) };
+  const ip = first.grant.ip;
+  const plan: ForwardPlan = {
+    journalId: null,
+    req: {
+      mailFrom,
+      rcptTo: granted.map((g) => g.rcpt),
+      vmta: ip.vmta,
+      jobFallback: deps.jobFallback(tenant),
+      beforeBody: (info, job) => {
+        const h = { tenantId: tenant.id, spoolId: null, messageId: info.messageId, jobId: job || null, ip: ip.address, vmta: ip.vmta, day: first.grant.reservation.day };
+        plan.journalId = deps.settler.begin(h, granted);
+      },
+    },
+  };
+  return plan;
 }
 
 /**
- * The fast path after DATA: settle the quota by what PowerMTA answered
- * (committed only on its 250, released on every other outcome) and spool what
- * had no quota or what PowerMTA could not take now.
+ * The fast path after DATA: settle PowerMTA's answer (units count only for
+ * what it took), and spool what had no quota or what PowerMTA could not take now.
  */
-export async function handOff(deps: HandOffDeps, msg: Received, outcome: ForwardOutcome | null): Promise<HandOffResult> {
-  const toSpool = [...msg.deferred];
-  let reason = msg.deferReason;
-  let forwarded: { response: string; vmta: string } | null = null;
-
+export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: ForwardOutcome | null, plan: ForwardPlan | null): Promise<HandOffResult> {
+  const s = settle(msg.granted, outcome, `PowerMTA unavailable (${deps.health.lastError ?? 'recent failure'})`);
   const first = msg.granted[0];
-  if (first && !outcome) {
-    for (const g of msg.granted) await releaseGrant(deps.ledger, g.grant);
-    toSpool.push(...msg.granted.map((g) => g.rcpt));
-    reason = `PowerMTA unavailable (${deps.health.lastError ?? 'recent failure'})`;
-  } else if (first && outcome) {
-    const vmta = first.grant.ip.vmta;
-    switch (outcome.kind) {
-      case 'accepted': {
-        deps.health.succeeded();
-        const accepted = new Set(outcome.accepted.map((a) => a.toLowerCase()));
-        let taken = 0;
-        for (const g of msg.granted) {
-          if (accepted.has(g.rcpt.toLowerCase())) {
-            await commitGrant(deps.ledger, g.grant);
-            taken++;
-          } else await releaseGrant(deps.ledger, g.grant);
-        }
-        if (taken) deps.accepted?.(msg.tenant, first.grant.ip.address, taken);
-        for (const r of outcome.rejected) {
-          // A 4xx for one recipient: PowerMTA will take it later, so it waits in the spool.
-          if (r.code < 500) toSpool.push(r.rcpt);
-          else deps.log.warn('forward.rcpt_refused', { tenant: msg.tenant.slug, messageId: msg.messageId, rcpt: r.rcpt, reply: r.response });
-        }
-        if (outcome.rejected.some((r) => r.code < 500)) reason = 'PowerMTA deferred some recipients';
-        forwarded = { response: outcome.response, vmta };
-        break;
-      }
-      case 'refused':
-        for (const g of msg.granted) await releaseGrant(deps.ledger, g.grant);
-        if (toSpool.length === 0) {
-          await fsp.unlink(msg.file);
-          return { kind: 'refused', code: outcome.code, response: outcome.response };
-        }
-        deps.log.warn('forward.refused', { tenant: msg.tenant.slug, messageId: msg.messageId, reply: outcome.response });
-        break;
-      case 'unavailable':
-        deps.health.failed(outcome.reason);
-        deps.metrics?.pmtaErrors.inc({ path: 'fast' });
-        for (const g of msg.granted) await releaseGrant(deps.ledger, g.grant);
-        toSpool.push(...msg.granted.map((g) => g.rcpt));
-        reason = outcome.reason;
-        break;
-    }
-  }
+  const vmta = first?.grant.ip.vmta ?? '';
+  const ctx = {
+    tenant: msg.tenant,
+    path: 'fast' as const,
+    journalId: plan?.journalId ?? null,
+    mailFrom: msg.mailFrom,
+    messageId: msg.messageId,
+    vmta,
+    ip: first?.grant.ip.address ?? '',
+  };
+  const local = outcome?.kind === 'unavailable' && outcome.local === true;
+  await deps.settler.apply(ctx, s, { blamePmta: !local });
 
+  const toSpool = [...msg.deferred, ...s.spool];
+  const counts: RcptCounts = { forwarded: s.forwarded.length, spooled: toSpool.length, refused: s.refused.length };
+  if (s.wholeRefusal && toSpool.length === 0) {
+    // MailWizz hears PowerMTA's refusal itself and treats the subscriber by it.
+    await fsp.unlink(msg.file);
+    return { kind: 'refused', code: s.wholeRefusal.code, response: s.wholeRefusal.response, ...counts };
+  }
+  const reason = s.spoolReason ?? msg.deferReason;
   if (toSpool.length === 0) {
     await fsp.unlink(msg.file);
-    return { kind: 'forwarded', response: forwarded!.response, vmta: forwarded!.vmta, spooled: 0 };
+    deps.settler.refusedAfterAck(ctx, s.refused);
+    return { kind: 'forwarded', response: s.response!, vmta, ...counts };
+  }
+  if (s.forwarded.length === 0) {
+    // Nothing reached PowerMTA, so the limit can still refuse the whole message.
+    const limit = deps.spool.overLimit(msg.tenant.id, msg.size, deps.spoolLimits(msg.tenant));
+    if (limit) {
+      await fsp.unlink(msg.file);
+      return { kind: 'spool-full', limit, forwarded: 0, spooled: 0, refused: counts.refused };
+    }
   }
   const meta: SpoolMeta = {
     id: msg.id,
-    tenant: msg.tenant.slug,
+    tenantId: msg.tenant.id,
     mailFrom: msg.mailFrom,
     rcptTo: toSpool,
     arrivedAt: msg.arrivedAt.toISOString(),
@@ -125,16 +132,9 @@ export async function handOff(deps: HandOffDeps, msg: Received, outcome: Forward
     attempts: 0,
     lastError: null,
   };
-  if (!forwarded) {
-    // Nothing reached PowerMTA yet, so the limit can still refuse the whole message.
-    const limit = deps.spool.overLimit(msg.tenant.slug, msg.size, deps.spoolLimits(msg.tenant));
-    if (limit) {
-      await fsp.unlink(msg.file);
-      return { kind: 'spool-full', limit };
-    }
-  }
   await deps.spool.admit(msg.file, meta);
   deps.metrics?.spoolEvents.inc({ event: 'queued' });
-  if (forwarded) return { kind: 'forwarded', response: forwarded.response, vmta: forwarded.vmta, spooled: toSpool.length };
-  return { kind: 'spooled', id: msg.id, reason };
+  deps.settler.refusedAfterAck(ctx, s.refused);
+  if (s.forwarded.length) return { kind: 'forwarded', response: s.response!, vmta, ...counts };
+  return { kind: 'spooled', id: msg.id, reason, ...counts };
 }

@@ -6,7 +6,8 @@ import type { Logger } from '../log/logger.js';
 /** What the spool knows of a message besides its bytes. */
 export interface SpoolMeta {
   id: string;
-  tenant: string;
+  /** The tenant's id: a slug may be renamed, the id never changes. */
+  tenantId: number;
   mailFrom: string;
   rcptTo: string[];
   arrivedAt: string; // ISO time
@@ -30,15 +31,15 @@ export interface SpoolLimits {
 
 /**
  * The deferred spool: one `<id>.eml` (the message as received) and one
- * `<id>.json` (envelope and tenant) per message under `<dir>/<tenant>/`. The
+ * `<id>.json` (envelope and tenant) per message under `<dir>/<tenant id>/`. The
  * `.json` is written last and renamed into place: a message exists in the spool
  * exactly when its `.json` does, so after a crash an `.eml` without `.json`
  * (never acknowledged with 250) is removed and nothing acknowledged is lost.
  * Both files and the directory are fsynced before the 250 goes out.
  */
 export class Spool {
-  private readonly queues = new Map<string, SpoolEntry[]>(); // oldest first
-  private readonly bytes = new Map<string, number>();
+  private readonly queues = new Map<number, SpoolEntry[]>(); // oldest first
+  private readonly bytes = new Map<number, number>();
   readonly tmpDir: string;
 
   constructor(
@@ -54,29 +55,26 @@ export class Spool {
     return `${now.getTime().toString(36).padStart(9, '0')}-${ID_PREFIX}${(idCounter++).toString(36)}`;
   }
 
-  async init(): Promise<void> {
+  /**
+   * Loads the spool. Spools written before it was keyed by tenant id have
+   * directories named by slug: `tenantIdOf` resolves those once, and their
+   * messages move to the id's directory first.
+   */
+  async init(tenantIdOf: (slug: string) => number | undefined = () => undefined): Promise<void> {
     await fsp.mkdir(this.tmpDir, { recursive: true });
     // Partial uploads from before a restart were never acknowledged.
     for (const f of await fsp.readdir(this.tmpDir)) await fsp.rm(path.join(this.tmpDir, f), { force: true });
-    for (const tenantDir of await fsp.readdir(this.dir, { withFileTypes: true })) {
-      if (!tenantDir.isDirectory() || tenantDir.name === 'tmp') continue;
-      const tdir = path.join(this.dir, tenantDir.name);
-      const files = await fsp.readdir(tdir);
-      const metas = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
-      for (const f of files) {
-        const id = f.replace(/\.(eml|json|json\.tmp)$/, '');
-        if (f.endsWith('.json.tmp') || (f.endsWith('.eml') && !metas.has(id))) {
-          await fsp.rm(path.join(tdir, f), { force: true });
-        }
-      }
-      for (const id of [...metas].sort()) {
-        const metaPath = path.join(tdir, `${id}.json`);
+    const dirs = (await fsp.readdir(this.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name !== 'tmp');
+    for (const d of dirs) if (!/^\d+$/.test(d.name)) await this.migrateSlugDir(path.join(this.dir, d.name), tenantIdOf);
+    for (const d of await fsp.readdir(this.dir, { withFileTypes: true })) {
+      if (!d.isDirectory() || !/^\d+$/.test(d.name)) continue;
+      const tdir = path.join(this.dir, d.name);
+      for (const { id, metaPath, emlPath } of await this.complete(tdir)) {
         try {
           const meta = JSON.parse(await fsp.readFile(metaPath, 'utf8')) as SpoolMeta;
-          await fsp.access(path.join(tdir, `${id}.eml`));
-          this.index({ meta, metaPath, emlPath: path.join(tdir, `${id}.eml`) });
+          this.index({ meta, metaPath, emlPath });
         } catch (err) {
-          this.log.error('spool.corrupt', { file: metaPath, error: err as Error });
+          this.log.error('spool.corrupt', { file: metaPath, spoolId: id, error: err as Error });
         }
       }
     }
@@ -84,19 +82,75 @@ export class Spool {
     this.log.info('spool.loaded', { dir: this.dir, messages: this.size() });
   }
 
+  /** The messages of a directory that have both files; leftovers of an unfinished admit are removed. */
+  private async complete(tdir: string): Promise<Array<{ id: string; metaPath: string; emlPath: string }>> {
+    const files = await fsp.readdir(tdir);
+    const metas = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
+    const emls = new Set(files.filter((f) => f.endsWith('.eml')).map((f) => f.slice(0, -4)));
+    for (const f of files) {
+      const id = f.replace(/\.(eml|json|json\.tmp)$/, '');
+      if (f.endsWith('.json.tmp') || (f.endsWith('.eml') && !metas.has(id))) await fsp.rm(path.join(tdir, f), { force: true });
+    }
+    const out = [];
+    for (const id of [...metas].sort()) {
+      const metaPath = path.join(tdir, `${id}.json`);
+      if (!emls.has(id)) {
+        this.log.error('spool.corrupt', { file: metaPath, spoolId: id, error: 'no .eml beside it' });
+        continue;
+      }
+      out.push({ id, metaPath, emlPath: path.join(tdir, `${id}.eml`) });
+    }
+    return out;
+  }
+
+  /**
+   * Moves a slug-named directory's messages to their tenant id's directory.
+   * Each step leaves a loadable spool: the `.eml` is linked in, the new `.json`
+   * written, and only then the old files go (a crash in between finds the new
+   * `.json` and just removes the old pair).
+   */
+  private async migrateSlugDir(dir: string, tenantIdOf: (slug: string) => number | undefined): Promise<void> {
+    for (const { id, metaPath, emlPath } of await this.complete(dir)) {
+      try {
+        const { tenant: slug, ...rest } = JSON.parse(await fsp.readFile(metaPath, 'utf8')) as Omit<SpoolMeta, 'tenantId'> & { tenant?: string; tenantId?: number };
+        const tenantId = rest.tenantId ?? (slug === undefined ? undefined : tenantIdOf(slug));
+        if (tenantId === undefined) {
+          this.log.error('spool.unknown_tenant', { file: metaPath, tenant: slug, note: 'left in place until its tenant is known' });
+          continue;
+        }
+        const tdir = path.join(this.dir, String(tenantId));
+        await fsp.mkdir(tdir, { recursive: true });
+        const newMeta = path.join(tdir, `${id}.json`);
+        if (!(await exists(newMeta))) {
+          await fsp.rm(path.join(tdir, `${id}.eml`), { force: true });
+          await fsp.link(emlPath, path.join(tdir, `${id}.eml`));
+          await writeDurably(newMeta, JSON.stringify({ ...rest, tenantId }));
+          await fsyncDir(tdir);
+        }
+        await fsp.rm(metaPath, { force: true });
+        await fsp.rm(emlPath, { force: true });
+        this.log.info('spool.migrated', { spoolId: id, tenantId, from: dir });
+      } catch (err) {
+        this.log.error('spool.migrate_failed', { file: metaPath, error: err as Error });
+      }
+    }
+    await fsp.rmdir(dir).catch(() => undefined);
+  }
+
   tmpPathFor(id: string): string {
     return path.join(this.tmpDir, `${id}.eml`);
   }
 
   private index(entry: SpoolEntry): void {
-    const q = this.queues.get(entry.meta.tenant) ?? [];
+    const t = entry.meta.tenantId;
+    const q = this.queues.get(t) ?? [];
     q.push(entry);
-    this.queues.set(entry.meta.tenant, q);
-    this.bytes.set(entry.meta.tenant, (this.bytes.get(entry.meta.tenant) ?? 0) + entry.meta.size);
+    this.queues.set(t, q);
+    this.bytes.set(t, (this.bytes.get(t) ?? 0) + entry.meta.size);
   }
 
   /** The limit a new message of `size` bytes would pass, as text for the reply; null if it fits. */
-  overLimit(tenant: string, size: number, limits: SpoolLimits): string | null {
+  overLimit(tenant: number, size: number, limits: SpoolLimits): string | null {
     const count = this.queues.get(tenant)?.length ?? 0;
     if (count + 1 > limits.maxMessages) return `limit of ${limits.maxMessages} messages`;
     if ((this.bytes.get(tenant) ?? 0) + size > limits.maxBytes) return `limit of ${limits.maxBytes} bytes`;
@@ -108,7 +162,7 @@ export class Spool {
    * file system (it is: the temp dir is inside the spool dir), so the move is a rename.
    */
   async admit(src: string, meta: SpoolMeta): Promise<SpoolEntry> {
-    const tdir = path.join(this.dir, safeName(meta.tenant));
+    const tdir = path.join(this.dir, String(meta.tenantId));
     await fsp.mkdir(tdir, { recursive: true });
     const emlPath = path.join(tdir, `${meta.id}.eml`);
     const metaPath = path.join(tdir, `${meta.id}.json`);
@@ -135,33 +189,35 @@ export class Spool {
 
   /** Removing the `.json` first is the commit point: from then on the message is gone. */
   async remove(entry: SpoolEntry): Promise<void> {
-    const q = this.queues.get(entry.meta.tenant);
+    const t = entry.meta.tenantId;
+    const q = this.queues.get(t);
     const i = q ? q.indexOf(entry) : -1;
     if (q && i >= 0) {
       q.splice(i, 1);
-      this.bytes.set(entry.meta.tenant, (this.bytes.get(entry.meta.tenant) ?? 0) - entry.meta.size);
-      if (q.length === 0) this.queues.delete(entry.meta.tenant);
+      this.bytes.set(t, (this.bytes.get(t) ?? 0) - entry.meta.size);
+      if (q.length === 0) this.queues.delete(t);
     }
     await fsp.rm(entry.metaPath, { force: true });
     await fsp.rm(entry.emlPath, { force: true });
   }
 
-  tenants(): string[] {
+  /** Tenant ids with spooled mail. */
+  tenants(): number[] {
     return [...this.queues.keys()];
   }
 
-  queue(tenant: string): readonly SpoolEntry[] {
+  queue(tenant: number): readonly SpoolEntry[] {
     return this.queues.get(tenant) ?? [];
   }
 
-  size(tenant?: string): number {
+  size(tenant?: number): number {
     if (tenant !== undefined) return this.queues.get(tenant)?.length ?? 0;
     let n = 0;
     for (const q of this.queues.values()) n += q.length;
     return n;
   }
 
-  bytesOf(tenant: string): number {
+  bytesOf(tenant: number): number {
     return this.bytes.get(tenant) ?? 0;
   }
 }
@@ -169,8 +225,11 @@ export class Spool {
 const ID_PREFIX = randomBytes(4).toString('hex');
 let idCounter = 0;
 
-function safeName(s: string): string {
-  return s.replace(/[^a-z0-9-]/gi, '_');
+async function exists(file: string): Promise<boolean> {
+  return fsp.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function fsyncFile(file: string): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Grant } from '../ledger/grant.js';
 import type { QuotaLedger, Reservation } from '../ledger/ledger.js';
 import type { IpRecord, Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock, DayKey } from '../types.js';
@@ -13,24 +14,8 @@ export interface GateOptions {
   pacing?: PacingOptions;
 }
 
-export interface Granted {
-  reservation: Reservation;
-  /** The unit of this clock hour's allowance, when the IP is paced. */
-  hourly: Reservation | null;
-  ip: IpRecord;
-}
-
-/** Both reservations of a grant count as sent (PowerMTA's 250). */
-export async function commitGrant(ledger: QuotaLedger, g: Granted): Promise<void> {
-  await ledger.commit(g.reservation);
-  if (g.hourly) await ledger.commit(g.hourly);
-}
-
-/** Both reservations of a grant go back. */
-export async function releaseGrant(ledger: QuotaLedger, g: Granted): Promise<void> {
-  await ledger.release(g.reservation);
-  if (g.hourly) await ledger.release(g.hourly);
-}
+/** What the gate grants one recipient (the type lives with the ledger, which settles it). */
+export type Granted = Grant;
 
 /** The ledger key of an IP's clock hour: the same ledger, a key per hour. */
 function hourBucket(ip: string, hour: number): IpAddress {

@@ -1,8 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AuthCache } from '../auth/password.js';
-import { releaseGrant, type Gate, type Granted } from '../gate/gate.js';
+import type { Gate } from '../gate/gate.js';
+import type { SuppressionCheck } from '../forward/dispatcher.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
+import { releaseGrant, type Grant } from '../ledger/grant.js';
 import { Spool } from '../forward/spool.js';
 import { teeToFile } from '../forward/tee.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
@@ -12,10 +14,7 @@ import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import { replies, type Reply } from './replies.js';
 
-/** Whether a tenant may no longer mail an address, and why (the accounting issue fills it). */
-export interface SuppressionCheck {
-  check(tenantId: number, email: string): { reason: 'hard-bounce' | 'complaint' | 'manual' } | null;
-}
+export type { SuppressionCheck };
 
 export interface ReceptionDeps extends HandOffDeps {
   registry: Registry;
@@ -32,7 +31,7 @@ export interface ReceptionDeps extends HandOffDeps {
 export interface Transaction {
   tenant: TenantRecord;
   mailFrom: string;
-  granted: Array<{ rcpt: string; grant: Granted }>;
+  granted: Array<{ rcpt: string; grant: Grant }>;
   deferred: string[];
   deferReason: string;
 }
@@ -89,7 +88,7 @@ export class Reception {
     }
     if (tx.granted.length === 0 && tx.deferred.length === 0) {
       // Checked here, while the client can still be told, not after it sent the body.
-      const limit = this.deps.spool.overLimit(tx.tenant.slug, 0, this.deps.spoolLimits(tx.tenant));
+      const limit = this.deps.spool.overLimit(tx.tenant.id, 0, this.deps.spoolLimits(tx.tenant));
       if (limit) {
         this.deps.log.error('spool.limit_reached', { tenant: tx.tenant.slug, limit });
         this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '4xx' });
@@ -121,7 +120,7 @@ export class Reception {
     const started = process.hrtime.bigint();
     const timedForward = plan
       ? async (s: Readable) => {
-          const outcome = await deps.forwarder.forward(plan, s);
+          const outcome = await deps.forwarder.forward(plan.req, s);
           deps.metrics.forwardSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
           return outcome;
         }
@@ -147,12 +146,13 @@ export class Reception {
       deps,
       { id, tenant: tx.tenant, file, size: teed.size, mailFrom: tx.mailFrom, messageId, granted, deferred: tx.deferred, deferReason: tx.deferReason, arrivedAt },
       teed.outcome,
+      plan,
     );
     const reply = replyFor(result, tx.tenant.slug);
     deps.metrics.smtpReplies.inc({ stage: 'data', class: `${String(reply.code)[0]}xx` });
     deps.metrics.messages.inc({ tenant: tx.tenant.slug, path: result.kind });
-    if (result.kind === 'forwarded' && granted[0])
-      deps.metrics.recipients.inc({ tenant: tx.tenant.slug, ip: granted[0].grant.ip.address }, granted.length - result.spooled);
+    for (const outcome of ['forwarded', 'spooled', 'refused'] as const)
+      if (result[outcome]) deps.metrics.rcptOutcomes.inc({ tenant: tx.tenant.slug, outcome }, result[outcome]);
     deps.log.info('smtp.message', {
       session: opts.session,
       tenant: tx.tenant.slug,
@@ -160,6 +160,9 @@ export class Reception {
       rcpts: [...granted.map((g) => g.rcpt), ...tx.deferred],
       size: teed.size,
       path: result.kind,
+      forwarded: result.forwarded,
+      spooled: result.spooled,
+      refused: result.refused,
       ip: granted[0]?.grant.ip.address ?? null,
       vmta: result.kind === 'forwarded' ? result.vmta : null,
       reason: result.kind === 'spooled' ? result.reason : undefined,

@@ -3,10 +3,12 @@ import type { DayKey, IpAddress } from '../types.js';
 import type { IpUsage, QuotaLedger, Reservation } from './ledger.js';
 
 /**
- * Settling must never fail a message that PowerMTA already took, nor crash a
- * session: if the store is down, commit and release are logged and the
- * reservation comes back on its own at expiry. Reserve and usage still throw,
- * so the gate can fail closed (no reservation, no forwarding).
+ * Releasing must never fail a message nor crash a session: if the store is
+ * down, a release is logged and the reservation comes back on its own at
+ * expiry (under-sending for a while is safe). A failed commit is logged and
+ * thrown: its units were sent, so the caller keeps it and retries
+ * (forward/settler.ts). Reserve and usage throw too, so the gate can fail
+ * closed (no reservation, no forwarding).
  */
 export class GuardedLedger implements QuotaLedger {
   constructor(
@@ -23,6 +25,7 @@ export class GuardedLedger implements QuotaLedger {
       await this.inner.commit(r, used);
     } catch (err) {
       this.log.error('ledger.commit_failed', { reservation: r.id, ip: r.ip, day: r.day, units: used ?? r.n, error: err as Error });
+      throw err;
     }
   }
 

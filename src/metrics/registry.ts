@@ -84,6 +84,10 @@ export class Metrics {
   readonly smtpReplies = new Counter('pmta_agent_smtp_replies_total', 'SMTP replies to clients by stage and reply class');
   readonly messages = new Counter('pmta_agent_messages_total', 'Messages received by tenant and path (forwarded, spooled, refused, spool-full)');
   readonly recipients = new Counter('pmta_agent_recipients_forwarded_total', 'Recipients accepted by PowerMTA by tenant and IP');
+  readonly rcptOutcomes = new Counter(
+    'pmta_agent_recipients_total',
+    'Recipients by tenant and outcome: forwarded (PowerMTA took them), spooled (wait), refused (PowerMTA 5xx), suppressed (dropped from the spool)',
+  );
   readonly pmtaErrors = new Counter('pmta_agent_pmta_errors_total', 'Hand-offs PowerMTA could not take (unreachable, timeout, 4xx) by kind');
   readonly spoolEvents = new Counter('pmta_agent_spool_events_total', 'Spool events: queued, delivered, expired, refused');
   readonly configApplies = new Counter('pmta_agent_config_applies_total', 'PowerMTA config applies by result');

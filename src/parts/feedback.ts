@@ -3,7 +3,7 @@
 import { FeedbackSender } from '../feedback/sender.js';
 import { recordRefusal } from '../feedback/refusals.js';
 import { feedbackTargets } from '../feedback/targets.js';
-import type { DispatcherDeps } from '../forward/dispatcher.js';
+import type { RefusedAfterAck } from '../forward/settler.js';
 import type { PartContext } from './context.js';
 import type { StorePart } from './store.js';
 
@@ -11,7 +11,7 @@ export interface FeedbackPart {
   /** Does this tenant send its bounces and complaints to MailWizz? */
   enabled(tenantId: number): boolean;
   /** Suppresses a recipient PowerMTA refused for good and, for feedback tenants, queues the bounce. */
-  refused: NonNullable<DispatcherDeps['refused']>;
+  refused(r: RefusedAfterAck): void;
   status(): Record<string, unknown>;
   start(): void;
   stop(): Promise<void>;
@@ -24,20 +24,20 @@ export function feedbackPart(ctx: PartContext, store: StorePart): FeedbackPart {
   const sender = new FeedbackSender({ db: store.db, urlFor: targets.urlFor, log, ...ctx.cfg().feedback });
   return {
     enabled: targets.enabled,
-    refused: (t, meta, rcpt, code, response, vmta) => {
+    refused: (r) => {
       try {
         recordRefusal(store.db, store.suppression, targets.enabled, {
-          tenantId: t.id,
-          mailFrom: meta.mailFrom,
-          rcpt,
-          messageId: meta.messageId,
-          vmta,
-          code,
-          response,
+          tenantId: r.tenant.id,
+          mailFrom: r.mailFrom,
+          rcpt: r.rcpt,
+          messageId: r.messageId,
+          vmta: r.vmta,
+          code: r.code,
+          response: r.response,
           at: clock.now(),
         });
       } catch (err) {
-        log.error('dispatch.refusal_record_failed', { tenant: t.slug, rcpt, error: err as Error });
+        log.error('forward.refusal_record_failed', { tenant: r.tenant.slug, rcpt: r.rcpt, error: err as Error });
       }
     },
     status: () => ({ feedback: sender.status() }),

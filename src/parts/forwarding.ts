@@ -3,10 +3,12 @@
 // forwarder and spool.
 import type { Config } from '../config/schema.js';
 import { spoolDirOf } from '../config/load.js';
-import { Dispatcher, type DispatcherDeps, type DispatcherOptions } from '../forward/dispatcher.js';
+import { Dispatcher, recoverHandoffs, type DispatcherOptions } from '../forward/dispatcher.js';
 import { Forwarder } from '../forward/forwarder.js';
 import type { HandOffDeps } from '../forward/handoff.js';
+import { HandoffJournal } from '../forward/journal.js';
 import { PmtaHealth } from '../forward/pmta-health.js';
+import { Settler, type SettlerDeps } from '../forward/settler.js';
 import { Spool } from '../forward/spool.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import { dayKey } from '../warmup/schedule.js';
@@ -19,6 +21,10 @@ export interface ForwardingPart {
   forwarder: Forwarder;
   health: PmtaHealth;
   dispatcher: Dispatcher;
+  /** Every hand-off to PowerMTA, and the sent-message index. */
+  journal: HandoffJournal;
+  /** Settles PowerMTA's answers for the fast path and the dispatcher. */
+  settler: Settler;
   spoolLimits: HandOffDeps['spoolLimits'];
   jobFallback: HandOffDeps['jobFallback'];
   /** Starts releasing the spool. */
@@ -28,20 +34,20 @@ export interface ForwardingPart {
   /** Hand-offs still open are given up (their messages go to the spool). */
   abortInFlight(): void;
   reload(next: Config): void;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 export async function forwardingPart(
   ctx: PartContext,
   store: StorePart,
   quota: QuotaPart,
-  hooks: { accepted: NonNullable<DispatcherDeps['accepted']>; refused: NonNullable<DispatcherDeps['refused']> },
+  hooks: { accepted: NonNullable<SettlerDeps['accepted']>; refused: NonNullable<SettlerDeps['refusedAfterAck']> },
 ): Promise<ForwardingPart> {
   const { clock, log, metrics } = ctx;
   const { registry } = store;
   const cfg = ctx.cfg();
   const spool = new Spool(spoolDirOf(cfg), log);
-  await spool.init();
+  await spool.init((slug) => registry.tenant(slug)?.id);
   const forwarder = new Forwarder({
     host: cfg.pmta.host,
     port: cfg.pmta.port,
@@ -57,31 +63,35 @@ export async function forwardingPart(
     maxMessages: t.spoolLimits.maxMessages ?? ctx.cfg().spool.maxMessagesPerTenant,
     maxBytes: t.spoolLimits.maxBytes ?? ctx.cfg().spool.maxBytesPerTenant,
   });
+  const journal = new HandoffJournal(store.db, () => clock.now());
+  const settler = new Settler({ ledger: quota.ledger, journal, health, log, metrics, accepted: hooks.accepted, refusedAfterAck: hooks.refused });
+  // Before anything is sent: what a crashed process handed to PowerMTA counts, and is not sent twice.
+  await recoverHandoffs(settler, spool, log);
+  const prune = () => {
+    try {
+      const n = journal.prune(ctx.cfg().accounting.indexDays);
+      if (n) log.info('journal.pruned', { handoffs: n, keptDays: ctx.cfg().accounting.indexDays });
+    } catch (err) {
+      log.error('journal.prune_failed', { error: err as Error });
+    }
+  };
+  prune();
+  const pruner = setInterval(prune, 86_400_000);
+  pruner.unref();
   const dispatcher = new Dispatcher(
-    {
-      spool,
-      gate: quota.gate,
-      ledger: quota.ledger,
-      forwarder,
-      health,
-      registry,
-      clock,
-      log,
-      metrics,
-      accepted: hooks.accepted,
-      jobFallback,
-      refused: hooks.refused,
-    },
+    { spool, gate: quota.gate, forwarder, health, settler, registry, clock, log, metrics, suppression: store.suppression, jobFallback },
     dispatcherOptions(cfg),
   );
   metrics.gauge('pmta_agent_spool_messages', 'Messages waiting in the deferred spool per tenant', () =>
-    registry.tenants().map((t) => ({ labels: { tenant: t.slug }, value: spool.size(t.slug) })),
+    registry.tenants().map((t) => ({ labels: { tenant: t.slug }, value: spool.size(t.id) })),
   );
   return {
     spool,
     forwarder,
     health,
     dispatcher,
+    journal,
+    settler,
     spoolLimits,
     jobFallback,
     start: () => dispatcher.start(),
@@ -91,7 +101,11 @@ export async function forwardingPart(
       dispatcher.setOptions(dispatcherOptions(next));
       health.setBackoff(next.spool.retryBackoffMs);
     },
-    stop: () => forwarder.close(),
+    async stop() {
+      clearInterval(pruner);
+      await settler.stop();
+      forwarder.close();
+    },
   };
 }
 

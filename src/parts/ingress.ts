@@ -5,7 +5,6 @@ import type { Config } from '../config/schema.js';
 import { createIngress, type Ingress } from '../ingress/smtp.js';
 import { createSubmit } from '../ingress/submit.js';
 import type { SubmitFn } from '../templates/submit.js';
-import type { AccountingPart } from './accounting.js';
 import type { PartContext } from './context.js';
 import type { ForwardingPart } from './forwarding.js';
 import type { QuotaPart } from './quota.js';
@@ -22,7 +21,6 @@ export function ingressPart(
   store: StorePart,
   quota: QuotaPart,
   forwarding: ForwardingPart,
-  accepted: AccountingPart['accepted'],
 ): IngressPart {
   const cfg = ctx.cfg();
   const authCache = new AuthCache(cfg.smtp.authCacheTtlMs);
@@ -33,10 +31,10 @@ export function ingressPart(
     forwarder: forwarding.forwarder,
     spool: forwarding.spool,
     health: forwarding.health,
+    settler: forwarding.settler,
     clock: ctx.clock,
     log: ctx.log,
     metrics: ctx.metrics,
-    accepted,
     suppression: store.suppression,
     authCache,
     spoolLimits: forwarding.spoolLimits,

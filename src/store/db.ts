@@ -157,6 +157,33 @@ const MIGRATIONS: string[] = [
     error TEXT NOT NULL
   );
   `,
+  `
+  -- every hand-off to PowerMTA, written before the message goes out (forward/journal.ts):
+  -- after a crash or a failed commit the units of mail PowerMTA may have taken stay
+  -- counted, and the dispatcher skips spooled recipients PowerMTA already took. Also the
+  -- sent-message index by normalised Message-ID, kept accounting.indexDays.
+  CREATE TABLE handoffs (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    spool_id TEXT,
+    message_id TEXT,
+    ip TEXT NOT NULL,
+    vmta TEXT NOT NULL,
+    job_id TEXT,
+    day TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    grants TEXT NOT NULL,
+    -- JSON list of the recipients PowerMTA took; NULL while its answer is not recorded
+    accepted TEXT,
+    -- 1 once the ledger (and the spool) have the outcome
+    settled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX handoffs_message ON handoffs(message_id) WHERE message_id IS NOT NULL;
+  CREATE INDEX handoffs_unsettled ON handoffs(id) WHERE settled = 0;
+  CREATE INDEX handoffs_created ON handoffs(created_at);
+  `,
 ];
 
 export function openDb(file: string): Db {

@@ -61,7 +61,7 @@ export function quotaRoutes(deps: ApiDeps) {
       total_daily_capacity: live.reduce((a, s) => a + s.cap, 0),
       sent_today: live.reduce((a, s) => a + s.committed, 0),
       remaining_today: live.reduce((a, s) => a + s.remaining, 0),
-      spooled: deps.spool.size(tenant.slug),
+      spooled: deps.spool.size(tenant.id),
       ips: snap.map((s) => ipJson(s, tenant, today)),
     });
   });

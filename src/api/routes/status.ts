@@ -15,7 +15,7 @@ export function statusRoutes(deps: ApiDeps) {
       day: deps.gate.today(),
       smtp: { listen: `${deps.cfg().smtp.host}:${deps.cfg().smtp.port}`, sessions_open: deps.sessions(), messages_in_flight: deps.messagesInFlight() },
       pmta: { target: `${deps.cfg().pmta.host}:${deps.cfg().pmta.port}`, reachable: !deps.health.isDown(), last_error: deps.health.lastError },
-      spool: { messages: deps.spool.size(), by_tenant: Object.fromEntries(tenants.map((t) => [t.slug, deps.spool.size(t.slug)])) },
+      spool: { messages: deps.spool.size(), by_tenant: Object.fromEntries(tenants.map((t) => [t.slug, deps.spool.size(t.id)])) },
       reservations_in_flight: (await deps.ledger.inFlight()).length,
       tenants: tenants.length,
       ips: tenants.reduce((a, t) => a + t.ips.length, 0),

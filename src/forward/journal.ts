@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import type { Reservation } from '../ledger/ledger.js';
+import type { Db } from '../store/db.js';
+import type { DayKey, IpAddress } from '../types.js';
+
+/** What the agent handed to PowerMTA under one Message-ID (issue 14's sent-message index). */
+export interface SentRecord {
+  tenantId: number;
+  ip: string;
+  vmta: string;
+  jobId: string | null;
+  recipients: string[];
+  day: string;
+}
+
+/** Looks a sent message up by its normalised Message-ID (see normaliseMessageId). */
+export type SentLookup = (normalisedMessageId: string) => SentRecord | undefined;
+
+/**
+ * The one form of a Message-ID the index is keyed by: surrounding angle
+ * brackets stripped, trimmed, lower-cased. PowerMTA's accounting writes the
+ * header as it found it (`header_Message-Id`, with or without brackets, in the
+ * sender's case), so both sides go through this before they are compared.
+ */
+export function normaliseMessageId(raw: string): string {
+  let s = raw.trim();
+  if (s.startsWith('<')) s = s.slice(1);
+  if (s.endsWith('>')) s = s.slice(0, -1);
+  return s.trim().toLowerCase();
+}
+
+/** One recipient's reservations as the journal keeps them. */
+export interface JournalGrant {
+  rcpt: string;
+  reservations: Reservation[];
+}
+
+export interface HandoffStart {
+  tenantId: number;
+  /** The spool entry the dispatcher sends, null on the fast path. */
+  spoolId: string | null;
+  /** As written in the message; stored normalised. */
+  messageId: string | null;
+  jobId: string | null;
+  ip: string;
+  vmta: string;
+  day: string;
+  grants: JournalGrant[];
+}
+
+/** A hand-off an earlier process began and never saw settled in the ledger. */
+export interface UnsettledHandoff {
+  id: number;
+  tenantId: number;
+  spoolId: string | null;
+  messageId: string | null;
+  grants: JournalGrant[];
+  /** Recipients PowerMTA took, or null when its answer was never recorded (fate unknown). */
+  accepted: string[] | null;
+}
+
+interface Row {
+  id: number;
+  tenant_id: number;
+  spool_id: string | null;
+  message_id: string | null;
+  ip: string;
+  vmta: string;
+  job_id: string | null;
+  day: string;
+  recipients: string;
+  grants: string;
+  accepted: string | null;
+}
+
+type Packed = Array<[string, Array<[string, string, string, number]>]>;
+
+/**
+ * The durable record of each hand-off to PowerMTA, written before the message's
+ * bytes go out. PowerMTA may take a message and the agent die before the ledger
+ * hears of it (SIGKILL, Redis down, a full disk): a row still unsettled after
+ * its process is gone counts its units as sent (or as PowerMTA answered, when
+ * the answer was recorded), and tells the dispatcher which spooled recipients
+ * PowerMTA already has. Kept `accounting.indexDays` as the sent-message index
+ * the accounting side attributes records with.
+ *
+ * Per message: one INSERT before the hand-off and one UPDATE after it; the
+ * "settled" marks of the dispatcher are written in batches.
+ */
+export class HandoffJournal {
+  /** This process: rows of other owners left unsettled are a crashed process's. */
+  readonly owner: string;
+  private readonly stmts: {
+    insert: Statement;
+    finish: Statement;
+    settled: Statement;
+    byMessage: Statement;
+    unsettled: Statement;
+    prune: Statement;
+  };
+  private pendingSettled: number[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private readonly markSettled: (ids: number[]) => void;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date,
+    owner: string = randomUUID(),
+  ) {
+    this.owner = owner;
+    this.stmts = {
+      insert: db.prepare(
+        `INSERT INTO handoffs (owner, tenant_id, spool_id, message_id, ip, vmta, job_id, day, recipients, grants, created_at)
+         VALUES (@owner, @tenantId, @spoolId, @messageId, @ip, @vmta, @jobId, @day, @recipients, @grants, @createdAt)`,
+      ),
+      finish: db.prepare('UPDATE handoffs SET accepted = @accepted, settled = @settled WHERE id = @id'),
+      settled: db.prepare('UPDATE handoffs SET settled = 1 WHERE id = ?'),
+      byMessage: db.prepare(
+        'SELECT tenant_id, ip, vmta, job_id, day, recipients, accepted FROM handoffs WHERE message_id = ? ORDER BY id',
+      ),
+      unsettled: db.prepare(
+        'SELECT id, tenant_id, spool_id, message_id, grants, accepted FROM handoffs WHERE settled = 0 AND owner <> ? ORDER BY id',
+      ),
+      prune: db.prepare('DELETE FROM handoffs WHERE created_at < ? AND settled = 1'),
+    };
+    this.markSettled = db.transaction((ids: number[]) => {
+      for (const id of ids) this.stmts.settled.run(id);
+    });
+  }
+
+  /** Records a hand-off about to start; returns its id. Throws when the store cannot write it: then nothing may go out. */
+  begin(h: HandoffStart): number {
+    const packed: Packed = h.grants.map((g) => [g.rcpt, g.reservations.map((r) => [r.id, r.ip, r.day, r.n])]);
+    const info = this.stmts.insert.run({
+      owner: this.owner,
+      tenantId: h.tenantId,
+      spoolId: h.spoolId,
+      messageId: h.messageId === null ? null : normaliseMessageId(h.messageId) || null,
+      ip: h.ip,
+      vmta: h.vmta,
+      jobId: h.jobId,
+      day: h.day,
+      recipients: JSON.stringify(h.grants.map((g) => g.rcpt)),
+      grants: JSON.stringify(packed),
+      createdAt: this.now().getTime(),
+    });
+    return Number(info.lastInsertRowid);
+  }
+
+  /**
+   * PowerMTA's answer: the recipients it took. `settled` says the ledger has it
+   * too (nothing left to do for this hand-off after a crash).
+   */
+  answered(id: number, accepted: readonly string[], settled: boolean): void {
+    this.stmts.finish.run({ id, accepted: JSON.stringify(accepted), settled: settled ? 1 : 0 });
+  }
+
+  /** The ledger (and the spool) have the outcome; written with the next batch. */
+  settled(id: number): void {
+    this.pendingSettled.push(id);
+    if (this.pendingSettled.length >= 256) this.flush();
+    else if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => this.flush(), 200);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Writes the pending "settled" marks now. A failure keeps them for the next try (a crash replays them, harmlessly). */
+  flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const ids = this.pendingSettled;
+    if (ids.length === 0) return;
+    this.pendingSettled = [];
+    try {
+      this.markSettled(ids);
+    } catch (err) {
+      this.pendingSettled.unshift(...ids);
+      throw err;
+    }
+  }
+
+  /** Hand-offs an earlier (crashed) process left unsettled, oldest first. */
+  unsettled(): UnsettledHandoff[] {
+    return (this.stmts.unsettled.all(this.owner) as Row[]).map((r) => ({
+      id: r.id,
+      tenantId: r.tenant_id,
+      spoolId: r.spool_id,
+      messageId: r.message_id,
+      grants: (JSON.parse(r.grants) as Packed).map(([rcpt, rs]) => ({
+        rcpt,
+        reservations: rs.map(([id, ip, day, n]) => ({ id, ip: ip as IpAddress, day: day as DayKey, n })),
+      })),
+      accepted: r.accepted === null ? null : (JSON.parse(r.accepted) as string[]),
+    }));
+  }
+
+  /** Marks recovered rows settled at once. */
+  settleNow(ids: readonly number[]): void {
+    if (ids.length) this.markSettled([...ids]);
+  }
+
+  /**
+   * The sent-message index. When two tenants used the same Message-ID, the one
+   * that sent it first keeps it: a later sender cannot take over the
+   * attribution of another tenant's bounces and complaints by copying an ID.
+   */
+  readonly lookup: SentLookup = (normalisedMessageId) => {
+    const rows = this.stmts.byMessage.all(normalisedMessageId) as Row[];
+    let out: SentRecord | undefined;
+    const rcpts = new Set<string>();
+    for (const r of rows) {
+      if (out && r.tenant_id !== out.tenantId) continue;
+      const took = JSON.parse(r.accepted ?? r.recipients) as string[];
+      if (took.length === 0) continue;
+      for (const x of took) rcpts.add(x);
+      out = { tenantId: r.tenant_id, ip: r.ip, vmta: r.vmta, jobId: r.job_id, recipients: [], day: r.day };
+    }
+    if (out) out.recipients = [...rcpts];
+    return out;
+  };
+
+  /** Drops settled rows older than `days` days; returns how many. */
+  prune(days: number): number {
+    return this.stmts.prune.run(this.now().getTime() - days * 86_400_000).changes;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } catch {
+      /* left unsettled: the next start replays them, which is harmless */
+    }
+  }
+}
