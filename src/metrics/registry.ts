@@ -101,7 +101,7 @@ export class Metrics {
   }
 
   async render(): Promise<string> {
-    const parts = [this.smtpReplies, this.messages, this.recipients, this.pmtaErrors, this.spoolEvents, this.configApplies, this.forwardSeconds].map((m) =>
+    const parts = [this.smtpReplies, this.messages, this.recipients, this.rcptOutcomes, this.pmtaErrors, this.spoolEvents, this.configApplies, this.forwardSeconds].map((m) =>
       m.render(),
     );
     for (const g of this.gauges) parts.push(await g.render());
