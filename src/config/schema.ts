@@ -342,6 +342,9 @@ export const configSchema = z
       if (steps[i]!.dailyCap < steps[i - 1]!.dailyCap)
         ctx.addIssue({ code: 'custom', path: ['warmup', 'steps', i, 'dailyCap'], message: 'warmup caps must not decrease' });
     }
+    // Each sweep first renews the reservations this agent still holds: a renewal must come well before they expire.
+    if (cfg.ledger.sweepIntervalMs * 2 > cfg.ledger.reservationTtlMs)
+      ctx.addIssue({ code: 'custom', path: ['ledger', 'sweepIntervalMs'], message: 'must be at most half of ledger.reservationTtlMs' });
     const last = steps[steps.length - 1];
     if (last && cfg.warmup.activeDailyCap < last.dailyCap)
       ctx.addIssue({ code: 'custom', path: ['warmup', 'activeDailyCap'], message: 'must be at least the last warmup step' });

@@ -108,11 +108,39 @@ export class Reception {
   }
 
   /**
+   * A reservation swept while the session lived (the store was unreachable for
+   * a whole TTL) may have given its units to someone else: each such recipient
+   * reserves again, and waits in the spool if that fails.
+   */
+  private async confirmGrants(tx: Transaction): Promise<void> {
+    const lost = (g: Grant) => this.deps.ledger.lost?.(g.reservation) === true || (g.hourly !== null && this.deps.ledger.lost?.(g.hourly) === true);
+    if (!tx.granted.some((g) => lost(g.grant))) return;
+    const kept: Transaction['granted'] = [];
+    for (const g of tx.granted) {
+      if (!lost(g.grant)) {
+        kept.push(g);
+        continue;
+      }
+      await releaseGrant(this.deps.ledger, g.grant);
+      const ip = kept[0]?.grant.ip.address ?? g.grant.ip.address;
+      const again = await this.deps.gate.reserve(tx.tenant, 1, ip).catch(() => null);
+      this.deps.log.warn('gate.reservation_renewed', { tenant: tx.tenant.slug, rcpt: g.rcpt, ip, reserved: again !== null });
+      if (again) kept.push({ rcpt: g.rcpt, grant: again });
+      else {
+        tx.deferred.push(g.rcpt);
+        tx.deferReason ||= `the quota held for it on IP ${ip} lapsed and none is left`;
+      }
+    }
+    tx.granted = kept;
+  }
+
+  /**
    * Receives the message: at once to PowerMTA (when it holds quota) and to a temp
    * file; then commits, releases or spools. `tooBig` is read after the stream ended.
    */
   async receive(tx: Transaction, stream: Readable, opts: { session?: string; tooBig?: () => boolean; maxBytes?: number } = {}): Promise<Received> {
     const deps = this.deps;
+    await this.confirmGrants(tx);
     const arrivedAt = deps.clock.now();
     const id = Spool.newId(arrivedAt);
     const file = deps.spool.tmpPathFor(id);

@@ -25,6 +25,13 @@ export interface QuotaLedger {
   /** Give every unit back. Idempotent; a no-op after commit. */
   release(r: Reservation): Promise<void>;
   usage(day: DayKey, ips: readonly IpAddress[]): Promise<Map<IpAddress, IpUsage>>;
+  /**
+   * Moves the expiry of reservations still held to now + ttlMs (their owner is
+   * alive); returns the ids that are no longer held (swept or settled).
+   */
+  renew(rs: readonly Reservation[], now: Date, ttlMs: number): Promise<string[]>;
+  /** True when a reservation this process still holds was swept meanwhile (GuardedLedger tracks it). */
+  lost?(r: Reservation): boolean;
   /** Release reservations whose expiry is past; returns how many. */
   sweep(now: Date): Promise<number>;
   /** Reservations still held (for the drain check and the API). */

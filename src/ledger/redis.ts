@@ -81,6 +81,22 @@ end
 return 2
 `;
 
+// KEYS: exp. ARGV: expiresAt, resTtlMs, resKeyPrefix, then id, n pairs.
+// Returns the ids no longer held (swept, settled or gone).
+const RENEW_LUA = `
+local lost = {}
+for i = 4, #ARGV, 2 do
+  local rk = ARGV[3] .. ARGV[i]
+  if redis.call('HGET', rk, 'state') == 'held' then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i] .. '|' .. ARGV[i + 1])
+    redis.call('PEXPIRE', rk, ARGV[2])
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+`;
+
 // KEYS: usage, exp. ARGV: now, expiredKeptMs, usageTtlS, resKeyPrefix, batch.
 // Returns {released, handled, left}: left = reservations still in the zset.
 const SWEEP_LUA = `
@@ -111,6 +127,7 @@ interface Scripted {
   pmtaLedgerReserve(usage: string, res: string, exp: string, ...argv: Array<string | number>): Promise<number>;
   pmtaLedgerSettle(usage: string, res: string, exp: string, ...argv: Array<string | number>): Promise<number>;
   pmtaLedgerSweep(usage: string, exp: string, ...argv: Array<string | number>): Promise<[number, number, number]>;
+  pmtaLedgerRenew(exp: string, ...argv: Array<string | number>): Promise<string[]>;
 }
 
 export interface RedisLedgerOptions {
@@ -140,6 +157,7 @@ export class RedisLedger implements QuotaLedger {
     redis.defineCommand('pmtaLedgerReserve', { numberOfKeys: 3, lua: RESERVE_LUA });
     redis.defineCommand('pmtaLedgerSettle', { numberOfKeys: 3, lua: SETTLE_LUA });
     redis.defineCommand('pmtaLedgerSweep', { numberOfKeys: 2, lua: SWEEP_LUA });
+    redis.defineCommand('pmtaLedgerRenew', { numberOfKeys: 1, lua: RENEW_LUA });
     this.scripts = redis as unknown as Scripted;
     // After a reconnect (restart, failover) the index may have lost entries: write them again.
     redis.on('ready', () => this.indexed.clear());
@@ -184,6 +202,22 @@ export class RedisLedger implements QuotaLedger {
       out.set(ip, { committed: Number(row[0] ?? 0), reserved: Number(row[1] ?? 0) });
     });
     return out;
+  }
+
+  async renew(rs: readonly Reservation[], now: Date, ttlMs: number): Promise<string[]> {
+    const byTag = new Map<string, Reservation[]>();
+    for (const r of rs) {
+      const tag = tagOf(r.ip, r.day);
+      byTag.set(tag, [...(byTag.get(tag) ?? []), r]);
+    }
+    const expiresAt = now.getTime() + ttlMs;
+    const resTtlMs = Math.max(1, Math.ceil(ttlMs)) + EXPIRED_KEPT_MS;
+    const lost = await Promise.all(
+      [...byTag].map(([tag, list]) =>
+        this.scripts.pmtaLedgerRenew(this.expKey(tag), expiresAt, resTtlMs, this.resKey(tag, ''), ...list.flatMap((r) => [r.id, r.n])),
+      ),
+    );
+    return lost.flat();
   }
 
   async sweep(now: Date): Promise<number> {

@@ -23,6 +23,7 @@ export class SqliteLedger implements QuotaLedger {
   private readonly reserveTx;
   private readonly settleTx;
   private readonly sweepTx;
+  private readonly renewTx;
 
   constructor(private readonly db: Db) {
     this.stmts = {
@@ -41,6 +42,7 @@ export class SqliteLedger implements QuotaLedger {
       expired: db.prepare(
         "UPDATE reservations SET state = 'expired' WHERE state = 'held' AND expires_at <= ? RETURNING id, ip, day, n, expires_at",
       ),
+      renew: db.prepare("UPDATE reservations SET expires_at = ? WHERE id = ? AND state = 'held'"),
       purge: db.prepare("DELETE FROM reservations WHERE state = 'expired' AND expires_at <= ?"),
       usage: db.prepare('SELECT ip, committed, reserved FROM quota_usage WHERE day = ?'),
       all: db.prepare("SELECT id, ip, day, n, expires_at FROM reservations WHERE state = 'held' ORDER BY expires_at"),
@@ -65,6 +67,7 @@ export class SqliteLedger implements QuotaLedger {
       if (n > 0) this.stmts.addCommitted.run({ ip: row.ip, day: row.day, used: n });
       return 'late';
     });
+    this.renewTx = db.transaction((ids: string[], expires: number) => ids.filter((id) => this.stmts.renew.run(expires, id).changes === 0));
     this.sweepTx = db.transaction((now: number) => {
       const rows = this.stmts.expired.all(now) as ReservationRow[];
       for (const row of rows) this.stmts.settle.run({ ip: row.ip, day: row.day, n: row.n, used: 0 });
@@ -93,6 +96,14 @@ export class SqliteLedger implements QuotaLedger {
       if (out.has(row.ip)) out.set(row.ip, { committed: row.committed, reserved: row.reserved });
     }
     return out;
+  }
+
+  async renew(rs: readonly Reservation[], now: Date, ttlMs: number): Promise<string[]> {
+    if (rs.length === 0) return [];
+    return this.renewTx.immediate(
+      rs.map((r) => r.id),
+      now.getTime() + ttlMs,
+    );
   }
 
   async sweep(now: Date): Promise<number> {

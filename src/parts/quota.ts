@@ -25,7 +25,7 @@ export async function quotaPart(ctx: PartContext, store: StorePart): Promise<Quo
   const { clock, log } = ctx;
   const cfg = ctx.cfg();
   const opened = await openLedger(cfg, store.db, log);
-  const ledger = new GuardedLedger(opened.ledger, log);
+  const ledger = new GuardedLedger(opened.ledger, log, { ttlMs: () => ctx.cfg().ledger.reservationTtlMs, now: () => clock.now() });
   const released = await ledger.sweep(clock.now()).catch(() => 0);
   if (released) log.info('ledger.swept', { released, at: 'start' });
   const gate = new Gate(store.registry, ledger, clock, gateOptions(cfg));

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { normaliseMessageId } from '../../src/forward/journal.js';
 import { startSimulator } from '../../src/sim/simulator.js';
 import { peakRss, spawnDaemon } from '../helpers/child.js';
 import { childConfig } from '../helpers/child-config.js';
@@ -12,40 +14,52 @@ function processConfig(stateDir: string, pmtaPort: number, extra: { concurrency?
 }
 
 describe('the daemon as a process', () => {
-  it('killed with SIGKILL while the dispatcher drains the spool, then restarted: nothing is lost, duplicates only from hand-offs in flight', async () => {
+  it('killed with SIGKILL three times while the dispatcher drains the spool: nothing is lost, and no duplicate where the agent had seen PowerMTA take the message', async () => {
     const { dir, cleanup } = tmpDir();
     const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
     const concurrency = 4;
-    const cfg = processConfig(path.join(dir, 'state'), sim.port, { concurrency });
+    const stateDir = path.join(dir, 'state');
+    const cfg = processConfig(stateDir, sim.port, { concurrency });
     let daemon = await spawnDaemon(path.join(dir, 'config.json'), cfg);
     try {
       await sim.stop();
       const ids: string[] = [];
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < 60; i++) {
         const m = campaignMessage({ to: `r${i}@example.net` });
         const r = await send(daemon.port, { to: `r${i}@example.net`, raw: m.raw });
         assert.ok(r.ok && /Queued/.test(r.response), JSON.stringify(r));
         ids.push(m.messageId);
       }
-      // A slow PowerMTA keeps hand-offs in flight when the kill comes.
+      // A slow PowerMTA keeps hand-offs in flight when the kills come.
       sim.configure({ slowMs: 150 });
       await sim.start();
-      await waitFor(() => sim.received.length >= 10, 20_000, 'draining started');
-      daemon.proc.kill('SIGKILL');
-      assert.equal(await daemon.exited, 'SIGKILL');
-      const beforeRestart = sim.received.length;
-      assert.ok(beforeRestart < 40, `still draining at the kill (${beforeRestart} of 40 arrived)`);
-
+      for (let kill = 0; kill < 3; kill++) {
+        const from = sim.received.length;
+        await waitFor(() => sim.received.length >= from + 6, 20_000, `draining before kill ${kill + 1}`);
+        daemon.proc.kill('SIGKILL');
+        assert.equal(await daemon.exited, 'SIGKILL');
+        daemon = await spawnDaemon(path.join(dir, 'config.json'), cfg);
+      }
       sim.configure({ slowMs: 0 });
-      daemon = await spawnDaemon(path.join(dir, 'config.json'), cfg);
-      await waitFor(() => new Set(sim.received.map((m) => m.messageId)).size >= 40, 20_000, 'all delivered after restart');
+      await waitFor(() => new Set(sim.received.map((m) => m.messageId)).size >= 60, 20_000, 'all delivered after the restarts');
       await new Promise((r) => setTimeout(r, 300));
+      daemon.proc.kill('SIGTERM');
+      await daemon.exited;
       const counts = new Map<string, number>();
       for (const m of sim.received) counts.set(m.messageId!, (counts.get(m.messageId!) ?? 0) + 1);
       for (const id of ids) assert.ok(counts.has(id), `${id} delivered`);
-      const duplicates = [...counts.values()].reduce((a, n) => a + n - 1, 0);
-      assert.ok(duplicates <= concurrency, `${duplicates} duplicates, at most the dispatcher's concurrency (${concurrency})`);
-      assert.equal(sim.received.length, 40 + duplicates);
+      const dups = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+      assert.ok(dups.length <= 3 * concurrency, `${dups.length} duplicates, at most the hand-offs in flight at the kills`);
+      // A duplicate is only allowed where the agent never saw PowerMTA's 250: its journal row has no answer.
+      const db = new Database(path.join(stateDir, 'pmta-agent.db'), { readonly: true });
+      try {
+        for (const id of dups) {
+          const rows = db.prepare('SELECT accepted FROM handoffs WHERE message_id = ? ORDER BY id').all(normaliseMessageId(id)) as Array<{ accepted: string | null }>;
+          assert.ok(rows.some((r) => r.accepted === null), `${id} was sent again although its acceptance was journalled`);
+        }
+      } finally {
+        db.close();
+      }
     } finally {
       daemon.proc.kill('SIGTERM');
       await daemon.exited;

@@ -57,4 +57,20 @@ export function ledgerContract(get: () => QuotaLedger): void {
     assert.deepEqual((await get().usage(tomorrow, [ip])).get(ip), { committed: 10, reserved: 0 });
     assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 3, reserved: 0 });
   });
+
+  it('renewing a held reservation moves its expiry, so a sweep leaves it; a swept or settled one is reported lost', async () => {
+    const live = await get().reserve(ip, day, 1, 100, now, 1_000);
+    const dead = await get().reserve(ip, day, 1, 100, now, 1_000);
+    const done = await get().reserve(ip, day, 1, 100, now, 1_000);
+    assert.ok(live && dead && done);
+    await get().commit(done);
+    // Only the live one is renewed before its expiry; the other is swept.
+    assert.deepEqual(await get().renew([live], new Date(now.getTime() + 900), 1_000), []);
+    assert.equal(await get().sweep(new Date(now.getTime() + 1_500)), 1);
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 4, reserved: 1 });
+    assert.deepEqual((await get().renew([live, dead, done], new Date(now.getTime() + 1_600), 1_000)).sort(), [dead.id, done.id].sort());
+    assert.equal(await get().sweep(new Date(now.getTime() + 2_500)), 0, 'renewed again, so still held');
+    await get().release(live);
+    assert.deepEqual((await get().usage(day, [ip])).get(ip), { committed: 4, reserved: 0 });
+  });
 }

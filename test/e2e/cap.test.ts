@@ -1,0 +1,170 @@
+// The warmup cap under the faults that used to leak it, each with the daemon as
+// its own process: a session kept alive past its reservation's TTL, SIGKILL
+// between PowerMTA's 250 and the commit, Redis hanging at the commit.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
+import { spawnDaemon, type ChildDaemon } from '../helpers/child.js';
+import { childConfig, SOS_TENANT } from '../helpers/child-config.js';
+import { rawSmtp } from '../helpers/raw-smtp.js';
+import { campaignMessage, send, tmpDir, waitFor, type SendResult } from '../helpers/env.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+
+const TOKEN = 'cap-test-token-0123456789abcdef';
+const today = () => new Date().toISOString().slice(0, 10);
+
+/** SOS-Expat on one warming IP whose cap today is `cap`; reservations expire after `ttlMs`, swept every 100 ms. */
+function capConfig(stateDir: string, pmtaPort: number, cap: number, ttlMs: number, extra: Record<string, Record<string, unknown>> = {}) {
+  return childConfig(stateDir, pmtaPort, {
+    tenants: [{ ...SOS_TENANT, ips: [{ ...SOS_TENANT.ips[0]!, state: 'warming', warmupStart: today() }] }],
+    patch: {
+      api: { token: TOKEN },
+      smtp: { maxClients: 100 },
+      ledger: { reservationTtlMs: ttlMs, sweepIntervalMs: 100 },
+      warmup: { timezone: 'UTC', steps: [{ days: 60, dailyCap: cap }], activeDailyCap: 10_000 },
+      ...extra,
+    },
+  });
+}
+
+const rcptsReceived = (sim: Simulator) => sim.received.reduce((n, m) => n + m.rcptTo.length, 0);
+
+async function quota(d: ChildDaemon): Promise<{ sent_today: number; reserved: number }> {
+  const res = await fetch(`${d.apiUrl}/api/v2/quotas/sos-expat`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return ((await res.json()) as { ips: Array<{ sent_today: number; reserved: number }> }).ips[0]!;
+}
+
+/** Message-IDs waiting in a stopped daemon's spool. */
+function spooledIds(stateDir: string): string[] {
+  const root = path.join(stateDir, 'spool');
+  const out: string[] = [];
+  for (const d of readdirSync(root)) {
+    if (d === 'tmp') continue;
+    for (const f of readdirSync(path.join(root, d))) if (f.endsWith('.json')) out.push(JSON.parse(readFileSync(path.join(root, d, f), 'utf8')).messageId);
+  }
+  return out;
+}
+
+async function stop(d: ChildDaemon): Promise<void> {
+  d.proc.kill('SIGTERM');
+  await d.exited;
+}
+
+describe('the warmup cap holds through faults (daemon as a process)', () => {
+  it('a session that keeps itself alive with NOOP past the reservation TTL cannot push PowerMTA over the cap', async () => {
+    const { dir, cleanup } = tmpDir();
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
+    const d = await spawnDaemon(path.join(dir, 'c.json'), capConfig(path.join(dir, 'state'), sim.port, 3, 600));
+    try {
+      const s = await rawSmtp(d.port);
+      await s.cmd('EHLO mailwizz');
+      assert.match(await s.cmd(`AUTH PLAIN ${Buffer.from('\0sos-expat\0secret-sos-1').toString('base64')}`), /^235/);
+      assert.match(await s.cmd('MAIL FROM:<news@sos-mail.com>'), /^250/);
+      for (let i = 0; i < 3; i++) assert.match(await s.cmd(`RCPT TO:<held${i}@example.net>`), /^250/);
+      // Well past the TTL, with sweeps every 100 ms.
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        assert.match(await s.cmd('NOOP'), /^250/);
+      }
+      assert.deepEqual(await quota(d), { ...(await quota(d)), reserved: 3 }, 'still held by the live session');
+      // Other sessions find no quota: their mail waits.
+      for (let i = 0; i < 3; i++) {
+        const r = await send(d.port, { to: `other${i}@example.net` });
+        assert.ok(r.ok && /Queued/.test(r.response), JSON.stringify(r));
+      }
+      assert.match(await s.cmd('DATA'), /^354/);
+      const m = campaignMessage({ to: 'held0@example.net' });
+      assert.match(await s.cmd(`${m.raw}\r\n.`), /^250/);
+      s.close();
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(rcptsReceived(sim), 3, 'exactly the cap reached PowerMTA');
+      assert.equal((await quota(d)).sent_today, 3);
+    } finally {
+      await stop(d);
+      await sim.close();
+      cleanup();
+    }
+  });
+
+  it('SIGKILL between PowerMTA taking mail and the commit, three times: the units stay counted, 0 recipients over the cap, no acknowledged message lost', async () => {
+    const { dir, cleanup } = tmpDir();
+    const cap = 30;
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
+    const stateDir = path.join(dir, 'state');
+    const cfg = capConfig(stateDir, sim.port, cap, 300);
+    const acked: string[] = [];
+    let d = await spawnDaemon(path.join(dir, 'c.json'), cfg);
+    try {
+      // Senders keep going across the kills, as MailWizz would.
+      let stopSending = false;
+      const sender = async (k: number) => {
+        for (let i = 0; !stopSending; i++) {
+          const m = campaignMessage({ to: `s${k}-${i}@example.net` });
+          const r: SendResult = await send(d.port, { to: `s${k}-${i}@example.net`, raw: m.raw });
+          if (r.ok) acked.push(m.messageId);
+          else await new Promise((res) => setTimeout(res, 50)); // daemon down or restarting
+        }
+      };
+      const senders = Array.from({ length: 8 }, (_, k) => sender(k));
+      for (let kill = 0; kill < 3; kill++) {
+        const from = sim.received.length;
+        await waitFor(() => sim.received.length >= from + 4, 20_000, `mail flowing before kill ${kill + 1}`);
+        d.proc.kill('SIGKILL');
+        await d.exited;
+        d = await spawnDaemon(path.join(dir, 'c.json'), cfg);
+      }
+      // Past every TTL and sweep; the cap is used up and the rest waits.
+      await waitFor(async () => (await quota(d)).sent_today >= cap, 30_000, 'cap used');
+      await new Promise((r) => setTimeout(r, 800));
+      stopSending = true;
+      await Promise.all(senders);
+      await new Promise((r) => setTimeout(r, 300));
+      const received = rcptsReceived(sim);
+      assert.ok(received <= cap, `${received} recipients reached PowerMTA against a cap of ${cap}`);
+      assert.ok((await quota(d)).sent_today >= received, 'everything PowerMTA took is counted');
+      await stop(d);
+      const arrived = new Set(sim.received.map((m) => m.messageId));
+      const waiting = new Set(spooledIds(stateDir));
+      const lost = acked.filter((id) => !arrived.has(id) && !waiting.has(id));
+      assert.deepEqual(lost, [], 'every message MailWizz got a 250 for reached PowerMTA or waits in the spool');
+    } finally {
+      d.proc.kill('SIGKILL');
+      await sim.close();
+      cleanup();
+    }
+  });
+
+  it('Redis hanging while PowerMTA answers: the commit is retried, not dropped, and the cap holds', async () => {
+    const { dir, cleanup } = tmpDir();
+    const cap = 10;
+    const redis = await startRedisServer();
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct'), slowMs: 1500 });
+    const d = await spawnDaemon(
+      path.join(dir, 'c.json'),
+      capConfig(path.join(dir, 'state'), sim.port, cap, 800, { store: { redisUrl: redis.url } }),
+    );
+    try {
+      // Four messages reach PowerMTA, which answers after 1.5 s; Redis hangs before that and stays away past the TTL.
+      const first = Array.from({ length: 4 }, (_, i) => send(d.port, { to: `first${i}@example.net` }));
+      await new Promise((r) => setTimeout(r, 600));
+      redis.pause();
+      await new Promise((r) => setTimeout(r, 2500));
+      redis.resume();
+      for (const r of await Promise.all(first)) assert.ok(r.ok && !/Queued/.test(r.response), JSON.stringify(r));
+      await waitFor(() => d.lines.some((l) => l.event === 'ledger.commit_retried'), 10_000, 'commits retried');
+      await waitFor(async () => (await quota(d)).sent_today === 4, 10_000, 'the four counted');
+      sim.configure({ slowMs: 0 });
+      const more = await Promise.all(Array.from({ length: 10 }, (_, i) => send(d.port, { to: `more${i}@example.net` })));
+      assert.equal(more.filter((r) => r.ok && /Queued/.test(r.response)).length, 4, 'only the rest of the cap goes now');
+      assert.equal(rcptsReceived(sim), cap);
+      assert.equal((await quota(d)).sent_today, cap);
+    } finally {
+      await stop(d);
+      await sim.close();
+      await redis.stop();
+      cleanup();
+    }
+  });
+});
