@@ -58,13 +58,11 @@ install -d -m 0700 "${OWNER[@]}" "$ROOT/etc/pmta/pmta-agent/dkim"
 # A first config from the example, with production paths and a fresh API token.
 CONFIG="$ROOT/etc/pmta-agent/config.json"
 if [ ! -f "$CONFIG" ]; then
-  TOKEN="$(node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))")"
-  node - "$SRC/config/pmta-agent.example.json" "$CONFIG" "$TOKEN" <<'JS'
+  node - "$SRC/config/pmta-agent.example.json" "$CONFIG" <<'JS'
 const fs = require('fs');
-const [src, dst, token] = process.argv.slice(2);
+const [src, dst] = process.argv.slice(2);
 const c = JSON.parse(fs.readFileSync(src, 'utf8'));
 c.store.stateDir = '/var/lib/pmta-agent';
-c.api.token = token;
 Object.assign(c.pmta, {
   port: 25,
   configPath: '/etc/pmta/pmta-agent/pmta-agent.conf',
@@ -74,6 +72,7 @@ Object.assign(c.pmta, {
 });
 fs.writeFileSync(dst, JSON.stringify(c, null, 2) + '\n', { mode: 0o640 });
 JS
+  node "$SRC/dist/src/cli/main.js" token new --name admin --scopes admin --write "$CONFIG" >/dev/null 2>&1
   [ -z "$ROOT" ] && chgrp "$USER_NAME" "$CONFIG"
   echo "wrote $CONFIG: edit the tenants, then: systemctl restart pmta-agent"
 fi

@@ -1,5 +1,7 @@
 import { Hono } from 'hono';
 import { bearerAuth } from './auth.js';
+import { apiTokens } from '../auth/tokens.js';
+import { requireScopes, routesWithoutRule } from './scopes.js';
 import type { ApiDeps, Env } from './context.js';
 import { ApiError, errorBody } from './errors.js';
 import { ipRoutes } from './routes/ips.js';
@@ -27,11 +29,8 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
   });
   app.get('/metrics', async (c) => c.text(await deps.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
 
-  const tokens = () => {
-    const cfg = deps.cfg().api;
-    return [{ name: 'admin', token: cfg.token }, ...cfg.tokens];
-  };
-  app.use('/api/*', bearerAuth(tokens, () => deps.cfg().api.failureDelayMs));
+  app.use('/api/*', bearerAuth(() => apiTokens(deps.cfg()), () => deps.cfg().api.failureDelayMs));
+  app.use('/api/*', requireScopes(deps.registry, log));
   app.use('/api/*', async (c, next) => {
     if (c.req.method !== 'GET' && !deps.acceptingWrites()) throw new ApiError(503, 'shutting_down', 'the agent is shutting down');
     await next();
@@ -43,6 +42,9 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
   app.route('/api/v2', statusRoutes(deps));
   for (const mount of mounts) mount(app);
 
+  const unruled = routesWithoutRule(app.routes);
+  if (unruled.length) throw new Error(`API routes without a scope in src/api/scopes.ts ROUTE_RULES: ${unruled.join(', ')}`);
+
   app.notFound((c) => c.json({ error: 'not_found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     const { status, body } = errorBody(err);
@@ -51,3 +53,4 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
   });
   return app;
 }
+

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { ApiAccess } from './auth.js';
 import type { PmtaHealth } from '../forward/pmta-health.js';
 import type { Spool } from '../forward/spool.js';
 import type { Gate } from '../gate/gate.js';
@@ -30,4 +31,4 @@ export interface ApiDeps {
   acceptingWrites: () => boolean;
 }
 
-export type Env = { Variables: { actor: string } };
+export type Env = { Variables: { actor: string; access: ApiAccess } };

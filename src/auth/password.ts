@@ -9,6 +9,7 @@ const N = 16384;
 const R = 8;
 const P = 1;
 const KEYLEN = 32;
+const MAXMEM = 256 * 1024 * 1024;
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
@@ -16,18 +17,50 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+export interface ScryptHash {
+  n: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  key: Buffer;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const int = (s: string) => (/^[1-9]\d{0,9}$/.test(s) ? Number(s) : NaN);
+
+/**
+ * A stored hash, or why it cannot be one. Anything but a well-formed scrypt hash
+ * with sane parameters is refused: an empty key would compare equal to any
+ * password's empty derivation, and tiny parameters make a leaked hash cheap to crack.
+ */
+export function parsePasswordHash(encoded: string): ScryptHash | { problem: string } {
   const parts = encoded.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
-  const expected = Buffer.from(hashB64, 'base64');
-  const actual = await scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, {
-    N: Number(n),
-    r: Number(r),
-    p: Number(p),
-    maxmem: 256 * 1024 * 1024,
-  });
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  if (parts[0] !== 'scrypt') return { problem: 'unknown algorithm: must be a scrypt hash from `pmta-agent hash-password`' };
+  if (parts.length !== 6) return { problem: 'must be scrypt$N$r$p$salt$key, as `pmta-agent hash-password` prints it' };
+  const [, ns, rs, ps, saltB64, keyB64] = parts as [string, string, string, string, string, string];
+  const n = int(ns);
+  const r = int(rs);
+  const p = int(ps);
+  // N a power of two from 2^14 (the interactive-login floor of RFC 7914's era) to 2^20;
+  // memory 128*N*r must fit verify's limit.
+  if (!(n >= 2 ** 14 && n <= 2 ** 20 && (n & (n - 1)) === 0)) return { problem: `scrypt N ${ns} must be a power of two from 16384 to 1048576` };
+  if (!(r >= 8 && r <= 32)) return { problem: `scrypt r ${rs} must be from 8 to 32` };
+  if (!(p >= 1 && p <= 16)) return { problem: `scrypt p ${ps} must be from 1 to 16` };
+  if (128 * n * r > MAXMEM / 2) return { problem: `scrypt N*r ${n}*${r} needs more memory than verification allows` };
+  if (!BASE64.test(saltB64) || !BASE64.test(keyB64)) return { problem: 'salt and key must be base64' };
+  const salt = Buffer.from(saltB64, 'base64');
+  const key = Buffer.from(keyB64, 'base64');
+  if (salt.length < 16) return { problem: `salt must be at least 16 bytes, not ${salt.length}` };
+  if (key.length !== KEYLEN) return { problem: `key must be ${KEYLEN} bytes, not ${key.length}` };
+  return { n, r, p, salt, key };
+}
+
+/** False for a wrong password, and for a hash that is not a valid one (never a zero-length compare). */
+export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+  const h = parsePasswordHash(encoded);
+  if ('problem' in h) return false;
+  const actual = await scrypt(password, h.salt, KEYLEN, { N: h.n, r: h.r, p: h.p, maxmem: MAXMEM });
+  return timingSafeEqual(actual, h.key);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { apiTokens } from '../auth/tokens.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 
 export class ApiCallError extends Error {
@@ -31,7 +32,9 @@ export function apiClient(configFlag: string | undefined, env: NodeJS.ProcessEnv
     const cfg = loadConfig(file);
     const host = cfg.api.host === '0.0.0.0' || cfg.api.host === '::' ? '127.0.0.1' : cfg.api.host;
     url ??= `http://${host.includes(':') ? `[${host}]` : host}:${cfg.api.port}`;
-    token ??= cfg.api.token;
+    // The operator's commands change things: the file's unlimited admin token.
+    token ??= apiTokens(cfg).find((t) => t.scopes.includes('admin') && !t.tenants)?.token;
+    if (!token) throw new Error(`no admin token in ${file}: set PMTA_AGENT_TOKEN`);
   }
   const call = async (method: string, path: string, body?: unknown) => {
     let res: Response;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
+import { newApiToken } from '../auth/tokens.js';
 import { parseConfig } from '../config/load.js';
 import { startDaemon } from '../daemon.js';
 import { createLogger } from '../log/logger.js';
@@ -26,7 +27,7 @@ export function runDemo(argv: string[]): Promise<number> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pmta-agent-demo-'));
     const out = (s: string) => process.stdout.write(s + '\n');
     const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct'), keepMessages: false });
-    const token = 'demo-token-0123456789';
+    const token = newApiToken();
     const cfg = parseConfig({
       smtp: { port: 0 },
       api: { port: 0, token },

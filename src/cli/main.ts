@@ -6,6 +6,7 @@ import { runDemo } from './demo.js';
 import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus, runSuppression } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 import { runPmtaLint } from './pmta-lint.js';
+import { runToken } from './token.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
 
@@ -15,6 +16,8 @@ Usage:
   pmta-agent sim --smtp HOST:PORT --acct-dir DIR [options]
                                             run the PowerMTA simulator
   pmta-agent hash-password                  read a password on stdin, print its hash
+  pmta-agent token new [--name N] [--scopes S] [--tenants T] [--write FILE]
+                                            make an API token (and put it in the config)
   pmta-agent demo [--messages N]            the agent and the simulator on loopback, with quotas moving
 
 Operator commands (over the control API; URL and token from $PMTA_AGENT_URL and
@@ -39,6 +42,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   'check-config': runCheckConfig,
   sim: runSimCommand,
   'hash-password': runHashPassword,
+  token: runToken,
   status: runStatus,
   quota: runQuota,
   check: runCheck,

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { IP_STATES } from '../types.js';
+import { parsePasswordHash } from '../auth/password.js';
+import { MISSING_TOKEN, SCOPES, tokenProblem } from '../auth/tokens.js';
 
 // Every key has a default so `config/pmta-agent.example.json` can show them all and a
 // minimal file still starts. The schema is the single source of the config's shape.
@@ -25,7 +27,13 @@ export const smtpUserSchema = z
   .object({
     username: z.string().min(2).max(255),
     password: z.string().min(2).optional(),
-    passwordHash: z.string().startsWith('scrypt$', 'must come from `pmta-agent hash-password`').optional(),
+    passwordHash: z
+      .string()
+      .superRefine((h, ctx) => {
+        const parsed = parsePasswordHash(h);
+        if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+      })
+      .optional(),
   })
   .strict()
   .refine((u) => (u.password === undefined) !== (u.passwordHash === undefined), {
@@ -39,6 +47,21 @@ export const ipSchema = z
     state: z.enum(IP_STATES).default('warming'),
     /** First warmup day, in warmup.timezone. Defaults to the day the agent first sees the IP. */
     warmupStart: day.optional(),
+  })
+  .strict();
+
+const apiTokenValue = z.string().superRefine((t, ctx) => {
+  const problem = tokenProblem(t);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export const apiTokenSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$/, 'must be letters, digits and . _ @ : - (it names the token in the audit log)'),
+    token: apiTokenValue,
+    scopes: z.array(z.enum(SCOPES), { error: `give the token's scopes: a list of ${SCOPES.join(', ')}` }).min(1, `give at least one of ${SCOPES.join(', ')}`),
+    /** Only these tenants (slugs); absent: every tenant. */
+    tenants: z.array(slug).min(1).optional(),
   })
   .strict();
 
@@ -95,12 +118,10 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: port.default(8725),
-        /** The operator's token; it is named "admin" in the audit log. */
-        token: z.string().min(16, 'must be at least 16 characters').default('change-me-change-me'),
-        /** More tokens, each with a name the audit log records as "who". */
-        tokens: z
-          .array(z.object({ name: z.string().min(1), token: z.string().min(16, 'must be at least 16 characters') }).strict())
-          .default([]),
+        /** Shorthand for one token named "admin" with scope admin. No default: a published value would open the API. */
+        token: apiTokenValue.optional(),
+        /** Tokens with a name (the audit log's "who"), the scopes they grant and, optionally, the only tenants they reach. */
+        tokens: z.array(apiTokenSchema).default([]),
         /** After this many bad tokens from one address, each further attempt waits longer. */
         failureDelayMs: z.number().int().nonnegative().default(250),
       })
@@ -315,6 +336,15 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.api.token === undefined && cfg.api.tokens.length === 0) ctx.addIssue({ code: 'custom', path: ['api', 'tokens'], message: MISSING_TOKEN });
+    const names = new Map<string, number>(cfg.api.token !== undefined ? [['admin', -1]] : []);
+    const values = new Set(cfg.api.token !== undefined ? [cfg.api.token] : []);
+    cfg.api.tokens.forEach((t, i) => {
+      if (values.has(t.token)) ctx.addIssue({ code: 'custom', path: ['api', 'tokens', i, 'token'], message: 'the same token twice: each token must be its own secret' });
+      values.add(t.token);
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['api', 'tokens', i, 'name'], message: `duplicate token name ${t.name}${names.get(t.name) === -1 ? ' (api.token is named admin)' : ''}` });
+      names.set(t.name, i);
+    });
     const seen = { id: new Map<number, number>(), slug: new Map<string, number>(), user: new Map<string, string>(), ip: new Map<string, string>(), domain: new Map<string, string>() };
     cfg.tenants.forEach((t, i) => {
       if (seen.id.has(t.id)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant id ${t.id}` });
@@ -354,3 +384,4 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type IpConfig = z.output<typeof ipSchema>;
+export type ApiTokenConfig = z.output<typeof apiTokenSchema>;

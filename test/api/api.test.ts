@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SOS, TODAY, campaignMessage, send, startHarness, type Harness } from '../helpers/env.js';
+import { OPS_BOT_TOKEN, SOS, TODAY, campaignMessage, send, startHarness, type Harness } from '../helpers/env.js';
 
 describe('control API over real HTTP against the running daemon', () => {
   let h: Harness;
@@ -94,7 +94,7 @@ describe('control API over real HTTP against the running daemon', () => {
   });
 
   it('an IP paused through the API is skipped by the next SMTP message, and the pause is audited with the token name', async () => {
-    const p = await h.api('/api/v2/ips/45.123.10.2/pause', { method: 'POST', json: { reason: 'blocklisted at spamhaus' }, token: 'ops-bot-token-0123456789' });
+    const p = await h.api('/api/v2/ips/45.123.10.2/pause', { method: 'POST', json: { reason: 'blocklisted at spamhaus' }, token: OPS_BOT_TOKEN });
     assert.equal(p.status, 200);
     assert.equal(p.body.state, 'paused');
     const before = h.sim.received.length;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyPassword } from '../../src/auth/password.js';
+import { newApiToken } from '../../src/auth/tokens.js';
 import { CLI } from '../helpers/child.js';
 import { tmpDir } from '../helpers/env.js';
 
@@ -11,10 +12,27 @@ const run = (args: string[], input?: string) => spawnSync(process.execPath, [CLI
 const example = path.resolve(path.dirname(CLI), '../../../config/pmta-agent.example.json');
 
 describe('pmta-agent commands', () => {
-  it('check-config accepts the example config', () => {
-    const r = run(['check-config', '--config', example]);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /ok \(2 tenant\(s\), 3 IP\(s\)\)/);
+  it('check-config refuses the example config for its placeholder token, and accepts it once `token new --write` put a real one in', () => {
+    const { dir, cleanup } = tmpDir();
+    try {
+      const r = run(['check-config', '--config', example]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /api\.tokens\.0\.token: is the example config's placeholder; make one with `pmta-agent token new`/);
+      const copy = path.join(dir, 'config.json');
+      copyFileSync(example, copy);
+      chmodSync(copy, 0o640);
+      const made = run(['token', 'new', '--write', copy]);
+      assert.equal(made.status, 0, made.stderr);
+      const written = JSON.parse(readFileSync(copy, 'utf8'));
+      assert.equal(written.api.tokens.length, 1);
+      assert.equal(written.api.tokens[0].token, made.stdout.trim());
+      assert.equal(statSync(copy).mode & 0o777, 0o640, 'the config keeps its mode');
+      const ok = run(['check-config', '--config', copy]);
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.match(ok.stdout, /ok \(2 tenant\(s\), 3 IP\(s\)\)/);
+    } finally {
+      cleanup();
+    }
   });
 
   it('check-config exits 1 naming the path of every bad key', () => {
@@ -64,10 +82,9 @@ describe('pmta-agent commands', () => {
 
 describe('the example config', () => {
   it('shows every key of the schema', async () => {
-    const { readFileSync } = await import('node:fs');
     const { parseConfig } = await import('../../src/config/load.js');
     const shown = JSON.parse(readFileSync(example, 'utf8')) as Record<string, unknown>;
-    const defaults = parseConfig({}) as unknown as Record<string, unknown>;
+    const defaults = parseConfig({ api: { tokens: [{ name: 'admin', token: newApiToken(), scopes: ['admin'] }] } }) as unknown as Record<string, unknown>;
     const missing: string[] = [];
     const walk = (d: unknown, e: unknown, at: string) => {
       if (!d || typeof d !== 'object' || Array.isArray(d)) return;

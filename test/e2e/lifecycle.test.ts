@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { startSimulator } from '../../src/sim/simulator.js';
 import { spawnDaemon } from '../helpers/child.js';
-import { childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
+import { CHILD_API_TOKEN, childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
 import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 
 function lifecycleConfig(stateDir: string, pmtaPort: number, extraTenants: unknown[] = []) {
@@ -13,7 +13,6 @@ function lifecycleConfig(stateDir: string, pmtaPort: number, extraTenants: unkno
     tenants: [SOS_TENANT, ...extraTenants],
     patch: {
       smtp: { shutdownGraceMs: 600 },
-      api: { token: 'lifecycle-token-0123456789' },
       pmta: { replyTimeoutMs: 10_000, maxConnections: 20 },
     },
   });
@@ -31,7 +30,7 @@ describe('service lifecycle of the daemon process', () => {
       const sends = messages.map((m, i) => send(daemon.port, { to: `r${i}@example.net`, raw: m.raw }));
       // PowerMTA takes 1.5 s to answer: stop the service once every message is between DATA and its reply.
       const inFlight = async () => {
-        const res = await fetch(`${daemon.apiUrl}/api/v2/status`, { headers: { authorization: 'Bearer lifecycle-token-0123456789' } });
+        const res = await fetch(`${daemon.apiUrl}/api/v2/status`, { headers: { authorization: `Bearer ${CHILD_API_TOKEN}` } });
         return ((await res.json()) as { smtp: { messages_in_flight: number } }).smtp.messages_in_flight;
       };
       await waitFor(async () => (await inFlight()) === 20, 10_000, '20 messages in flight');

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { spawnDaemon, type ChildDaemon } from '../helpers/child.js';
-import { childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
+import { CHILD_API_TOKEN, childConfig, SOS_TENANT, ULIXAI_TENANT } from '../helpers/child-config.js';
 import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
-const TOKEN = 'shared-redis-token-0123456789';
+const TOKEN = CHILD_API_TOKEN;
 
 function agentConfig(stateDir: string, pmtaPort: number, redisUrl: string, extra: { reservationTtlMs?: number } = {}) {
   // A fresh IP for SOS-Expat (week 1, 50 a day) shared by both agents through Redis; Ulixai's is active.
@@ -15,7 +15,6 @@ function agentConfig(stateDir: string, pmtaPort: number, redisUrl: string, extra
     tenants: [{ ...SOS_TENANT, ips: [{ ...SOS_TENANT.ips[0]!, state: 'warming' }] }, ULIXAI_TENANT],
     patch: {
       smtp: { maxClients: 500 },
-      api: { token: TOKEN },
       pmta: { connectTimeoutMs: 2000 },
       store: { redisUrl, redis: { stateSyncMs: 200 } },
       ledger: { reservationTtlMs: extra.reservationTtlMs ?? 900_000, sweepIntervalMs: 200 },

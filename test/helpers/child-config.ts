@@ -1,4 +1,8 @@
 import path from 'node:path';
+import { newApiToken } from '../../src/auth/tokens.js';
+
+/** The admin token of child-process daemons, fresh for each test process. */
+export const CHILD_API_TOKEN = newApiToken();
 
 /** The tenants child-process tests use: SOS-Expat with one active IP, Ulixai with one active IP. */
 export const SOS_TENANT = {
@@ -30,7 +34,7 @@ type Section = Record<string, unknown>;
 export function childConfig(stateDir: string, pmtaPort: number, opts: { tenants?: unknown[]; patch?: Record<string, Section> } = {}) {
   const base: Record<string, Section | unknown[]> = {
     smtp: { port: 0 },
-    api: { port: 0 },
+    api: { port: 0, token: CHILD_API_TOKEN },
     pmta: { autoApply: false, accountingDir: path.join(stateDir, '..', 'acct'), port: pmtaPort, connectTimeoutMs: 1000, replyTimeoutMs: 5000 },
     store: { stateDir },
     spool: { dispatchIntervalMs: 50, retryBackoffMs: 200 },

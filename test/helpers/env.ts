@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
+import { newApiToken } from '../../src/auth/tokens.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
@@ -10,7 +11,10 @@ import { createLogger, type Logger } from '../../src/log/logger.js';
 import { startSimulator, type Simulator, type SimOptions } from '../../src/sim/simulator.js';
 import { ManualClock } from '../../src/types.js';
 
-export const API_TOKEN = 'test-token-0123456789abcdef';
+/** Fresh for every test process: the daemon refuses published tokens. */
+export const API_TOKEN = newApiToken();
+/** A second admin token, named ops-bot in the audit log. */
+export const OPS_BOT_TOKEN = newApiToken();
 export const START = '2026-11-25T10:00:00Z';
 export const TODAY = '2026-11-25';
 export const SOS = { username: 'sos-expat', password: 'secret-sos-1', domain: 'sos-mail.com' };
@@ -32,7 +36,7 @@ export function testConfig(
   const ip = (i: IpInput) => ({ hostname: `mail-${i.address.replace(/\./g, '-')}.example.com`, warmupStart: TODAY, state: 'warming' as const, ...i });
   const raw: ConfigInput = {
     smtp: { port: 0 },
-    api: { port: 0, token: API_TOKEN, tokens: [{ name: 'ops-bot', token: 'ops-bot-token-0123456789' }] },
+    api: { port: 0, token: API_TOKEN, tokens: [{ name: 'ops-bot', token: OPS_BOT_TOKEN, scopes: ['admin'] }] },
     pmta: {
       port: pmtaPort,
       connectTimeoutMs: 1000,

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { newApiToken } from '../../src/auth/tokens.js';
 import { parseConfig } from '../../src/config/load.js';
 import { CLI } from '../helpers/child.js';
 import { tmpDir } from '../helpers/env.js';
@@ -53,7 +54,7 @@ describe('the systemd service', () => {
     ])
       assert.ok(text.split('\n').includes(line), `missing ${line}`);
     // The default config writes only where the unit allows.
-    const cfg = parseConfig({});
+    const cfg = parseConfig({ api: { token: newApiToken() } });
     assert.ok(cfg.pmta.configPath.startsWith('/etc/pmta/pmta-agent/'));
   });
 
@@ -73,7 +74,9 @@ describe('the systemd service', () => {
       const cfg = JSON.parse(readFileSync(configFile, 'utf8'));
       assert.equal(cfg.pmta.reloadCommand, 'systemctl reload pmta');
       assert.equal(cfg.store.stateDir, '/var/lib/pmta-agent');
-      assert.notEqual(cfg.api.token, 'change-me-change-me');
+      assert.equal(cfg.api.token, undefined);
+      assert.deepEqual(cfg.api.tokens.map((t: { name: string; scopes: string[] }) => [t.name, t.scopes]), [['admin', ['admin']]]);
+      assert.match(cfg.api.tokens[0].token, /^pmta_[A-Za-z0-9_-]{43}$/);
       assert.equal(statSync(path.join(dir, 'etc/pmta/pmta-agent/dkim')).mode & 0o777, 0o700);
       // A second run keeps the operator's config.
       writeFileSync(configFile, JSON.stringify({ ...cfg, log: { level: 'debug' } }));
