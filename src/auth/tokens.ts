@@ -17,6 +17,7 @@ const PUBLISHED = new Set(
     'demo-token-0123456789',
     'lifecycle-token-0123456789',
     'shared-redis-token-0123456789',
+    'cap-test-token-0123456789abcdef',
   ].map((t) => t.toLowerCase()),
 );
 

@@ -7,12 +7,12 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { spawnDaemon, type ChildDaemon } from '../helpers/child.js';
-import { childConfig, SOS_TENANT } from '../helpers/child-config.js';
+import { CHILD_API_TOKEN, childConfig, SOS_TENANT } from '../helpers/child-config.js';
 import { rawSmtp } from '../helpers/raw-smtp.js';
 import { campaignMessage, send, tmpDir, waitFor, type SendResult } from '../helpers/env.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
-const TOKEN = 'cap-test-token-0123456789abcdef';
+const TOKEN = CHILD_API_TOKEN;
 const today = () => new Date().toISOString().slice(0, 10);
 
 /** SOS-Expat on one warming IP whose cap today is `cap`; reservations expire after `ttlMs`, swept every 100 ms. */
@@ -20,7 +20,6 @@ function capConfig(stateDir: string, pmtaPort: number, cap: number, ttlMs: numbe
   return childConfig(stateDir, pmtaPort, {
     tenants: [{ ...SOS_TENANT, ips: [{ ...SOS_TENANT.ips[0]!, state: 'warming', warmupStart: today() }] }],
     patch: {
-      api: { token: TOKEN },
       smtp: { maxClients: 100 },
       ledger: { reservationTtlMs: ttlMs, sweepIntervalMs: 100 },
       warmup: { timezone: 'UTC', steps: [{ days: 60, dailyCap: cap }], activeDailyCap: 10_000 },
