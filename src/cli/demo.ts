@@ -31,7 +31,7 @@ export function runDemo(argv: string[]): Promise<number> {
     const cfg = parseConfig({
       smtp: { port: 0 },
       api: { port: 0, token },
-      pmta: { port: sim.port, configPath: path.join(dir, 'pmta', 'pmta-agent.conf'), reloadCommand: 'true', testCommand: null, accountingDir: path.join(dir, 'acct') },
+      pmta: { port: sim.port, configPath: path.join(dir, 'pmta', 'pmta-agent.conf'), reloadCommand: 'true', testCommand: null, pauseQueueCommand: null, resumeQueueCommand: null, accountingDir: path.join(dir, 'acct') },
       store: { stateDir: dir },
       log: { level: 'error' },
       tenants: [

@@ -146,6 +146,42 @@ export const configSchema = z
          * null skips the check.
          */
         testCommand: z.string().min(1).nullable().default('pmta test config'),
+        /**
+         * Run for each paused IP's VMTA ({vmta} is its name) so the mail PowerMTA holds for it stays
+         * put (guide §6.3.23); the resume command when the IP comes back. null: the operator does it.
+         */
+        pauseQueueCommand: z.string().min(1).nullable().default("pmta pause queue '*/{vmta}'"),
+        resumeQueueCommand: z.string().min(1).nullable().default("pmta resume queue '*/{vmta}'"),
+        /**
+         * A retired IP's VMTA stays defined (out of the pool) this long so PowerMTA delivers what it holds
+         * for it instead of bouncing it (§8.5.2); PowerMTA's own bounce-after default is 4d12h = 108 h.
+         */
+        retireDrainHours: z.number().nonnegative().default(108),
+        /** Complaint (FBL, §12.7) and remote-bounce (§12.6) processing, for every tenant domain. */
+        processors: z
+          .object({
+            feedbackLoop: z
+              .object({
+                enabled: z.boolean().default(false),
+                /** Complaints are sent to <localPart>@<subdomain>.<tenant domain>: register that address with each FBL. */
+                subdomain: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be one DNS label').default('fbl'),
+                localPart: z.string().regex(/^[a-z0-9]([a-z0-9._+-]{0,62}[a-z0-9])?$/, 'must be a plain local part').default('fbl'),
+              })
+              .strict()
+              .prefault({}),
+            bounce: z
+              .object({
+                enabled: z.boolean().default(false),
+                /** Remote bounces come back to any address of <subdomain>.<tenant domain>: MailWizz's Return-Path domain. */
+                subdomain: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be one DNS label').default('bounce'),
+              })
+              .strict()
+              .prefault({}),
+            /** Reports PowerMTA cannot read are forwarded here; null drops them. */
+            forwardTo: z.string().email().nullable().default(null),
+          })
+          .strict()
+          .prefault({}),
         /** A reload running longer is killed and counts as failed (the previous file is put back). */
         reloadTimeoutMs: z.number().int().positive().default(30_000),
         /** Render and apply PowerMTA's config at start and whenever IPs, domains or IP states change. */

@@ -78,7 +78,7 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Writes `data` to `file` atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-async function writeAtomic(file: string, data: Buffer | string, mode: number): Promise<void> {
+export async function writeAtomic(file: string, data: Buffer | string, mode: number): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);

@@ -11,6 +11,7 @@ import {
   validateDomain,
   validateSelector,
 } from './names.js';
+import { processorsModel, type ProcessorOptions, type ProcessorsModel } from './processors.js';
 import { checkThrottles, DEFAULT_THROTTLES, warmupThrottles, type DomainThrottle, type ThrottleOptions } from './throttles.js';
 
 export { PmtaModelError } from './names.js';
@@ -45,6 +46,12 @@ export interface PmtaIpInput {
   phase: string;
   /** Today's cap from capFor. */
   dailyCap: number;
+  /**
+   * Retired, but PowerMTA may still hold mail for its VMTA: keep the VMTA
+   * defined (out of the pool, queues running) so that mail is delivered, not
+   * bounced (§8.5.2). The service decides how long (pmta.retireDrainHours).
+   */
+  draining?: boolean;
 }
 
 export interface PmtaTenantInput {
@@ -73,6 +80,8 @@ export interface PmtaStateInput {
   acctPipe?: readonly string[] | null;
   dkim: readonly PmtaDkimInput[];
   throttles?: ThrottleOptions;
+  /** Feedback-loop and bounce processors; off when absent. */
+  processors?: ProcessorOptions;
 }
 
 export interface DomainKey {
@@ -85,7 +94,12 @@ export interface VmtaModel {
   name: string;
   address: string;
   hostname: string;
-  state: 'warming' | 'active';
+  /**
+   * warming/active: in the pool. paused: defined but out of the pool; the
+   * service pauses its queues. draining: a retired IP kept defined, out of the
+   * pool, so the mail PowerMTA holds for it is delivered.
+   */
+  state: 'warming' | 'active' | 'paused' | 'draining';
   phase: string;
   dailyCap: number;
   domainKeys: DomainKey[];
@@ -117,9 +131,8 @@ export interface TenantModel {
   name: string;
   /** Null when the tenant has no warming or active IP: an empty pool is not rendered. */
   pool: { name: string; vmtas: string[] } | null;
+  /** Every defined VMTA: warming, active, paused and draining. */
   vmtas: VmtaModel[];
-  /** Paused IPs: listed in a comment, deliberately without a VMTA (see buildPmtaModel). */
-  paused: Array<{ name: string; address: string }>;
   /** Domains of the tenant with no DKIM key yet (mail from them goes out unsigned). */
   unsignedDomains: string[];
 }
@@ -144,6 +157,7 @@ export interface PmtaRenderModel {
     deleteAfter: string;
   };
   tenants: TenantModel[];
+  processors: ProcessorsModel;
 }
 
 const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -192,16 +206,14 @@ function checkSource(host: string): string {
  *   today's cap, so PowerMTA cannot burst past the warmup even if mail reaches
  *   it by another path; in the pool.
  * - active: a VMTA without warmup limits; in the pool.
- * - paused: no VMTA at all, and so not in the pool. powermta.md documents
- *   pausing as "drop its VMTA from the pool and reject the name at
- *   injection"; leaving the VMTA undefined does both: PowerMTA refuses mail
- *   that names an unknown VMTA (verify on your version; the agent's gate
- *   never names a paused IP anyway) and has no `smtp-source-host` for the
- *   IP, so nothing can leave from it. The alternative, keeping the VMTA with
- *   `max-msg-rate 0/h`, relies on an undocumented value that some versions
- *   may read as "no limit", the opposite of a pause. Mail PowerMTA already
- *   queued for the VMTA is the operator's to hold with `pmta pause queue`
- *   on the VMTA's queues (powermta.md; verify the syntax on your version).
+ * - paused: a VMTA without warmup limits, out of the pool. Not undefined:
+ *   a queued message whose VMTA does not exist at delivery time is bounced
+ *   (§8.5.2, 5.3.5), and those bounces would reach MailWizz as dead
+ *   subscribers. The gate never names a paused IP; the mail PowerMTA already
+ *   holds for it is held by pausing every queue of the VMTA (`pmta pause queue`,
+ *   §6.3.23), which the service does around the apply.
+ * - retired, draining: the same VMTA out of the pool with its queues running,
+ *   until the service judges them drained.
  * - retired: not rendered at all.
  */
 export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
@@ -253,7 +265,6 @@ export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
     const unsignedDomains = domains.filter((d) => !keysByDomain.has(d));
 
     const vmtas: VmtaModel[] = [];
-    const paused: TenantModel['paused'] = [];
     t.ips.forEach((ip, ii) => {
       const ipAt = `${at}.ips[${ii}]`;
       if (!isIpAddress(ip.address)) throw new PmtaModelError(`${ipAt}.address`, `not an IP address: ${JSON.stringify(ip.address)}`);
@@ -268,38 +279,37 @@ export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
       }
       if (!/^[A-Za-z0-9_-]{1,40}$/.test(ip.phase)) throw new PmtaModelError(`${ipAt}.phase`, `unexpected phase ${JSON.stringify(ip.phase)}`);
       const name = vmtaName(t.slug, ip.address);
+      const vmta = (state: VmtaModel['state']): VmtaModel => ({
+        name,
+        address: ip.address,
+        hostname,
+        state,
+        phase: ip.phase,
+        dailyCap: ip.dailyCap,
+        domainKeys: domainKeys.map((k) => ({ ...k })),
+        domains: vmtaDomains(state === 'warming' ? warmupThrottles(ip.dailyCap, throttles) : [], domainKeys.length > 0),
+      });
       switch (ip.state) {
         case 'retired':
+          if (ip.draining === true) vmtas.push(vmta('draining'));
           return;
         case 'paused':
-          paused.push({ name, address: ip.address });
-          return;
         case 'warming':
         case 'active':
-          vmtas.push({
-            name,
-            address: ip.address,
-            hostname,
-            state: ip.state,
-            phase: ip.phase,
-            dailyCap: ip.dailyCap,
-            domainKeys: domainKeys.map((k) => ({ ...k })),
-            domains: vmtaDomains(ip.state === 'warming' ? warmupThrottles(ip.dailyCap, throttles) : [], domainKeys.length > 0),
-          });
+          vmtas.push(vmta(ip.state));
           return;
         default:
           throw new PmtaModelError(`${ipAt}.state`, `unknown IP state ${JSON.stringify(ip.state)}`);
       }
     });
     vmtas.sort((a, b) => compareAddresses(a.address, b.address));
-    paused.sort((a, b) => compareAddresses(a.address, b.address));
+    const pooled = vmtas.filter((v) => v.state === 'warming' || v.state === 'active');
 
     return {
       slug: t.slug,
       name: t.name,
-      pool: vmtas.length > 0 ? { name: poolName(t.slug), vmtas: vmtas.map((v) => v.name) } : null,
+      pool: pooled.length > 0 ? { name: poolName(t.slug), vmtas: pooled.map((v) => v.name) } : null,
       vmtas,
-      paused,
       unsignedDomains,
     };
   });
@@ -318,5 +328,6 @@ export function buildPmtaModel(input: PmtaStateInput): PmtaRenderModel {
       deleteAfter: '8d',
     },
     tenants,
+    processors: processorsModel([...domainOwner.keys()], input.processors),
   };
 }

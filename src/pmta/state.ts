@@ -2,9 +2,10 @@
 // plain input of buildPmtaModel. Pure: "today" is a parameter.
 import path from 'node:path';
 import type { TenantRecord } from '../tenants/registry.js';
-import type { DayKey } from '../types.js';
+import { vmtaName, type DayKey } from '../types.js';
 import { capFor, type WarmupSchedule } from '../warmup/schedule.js';
 import type { PmtaDkimInput, PmtaStateInput, PmtaTenantInput } from './model.js';
+import type { ProcessorOptions } from './processors.js';
 import type { ThrottleOptions } from './throttles.js';
 
 /** The live accounting file inside pmta.accountingDir; rotated files sit next to it. */
@@ -14,6 +15,7 @@ export function pmtaTenantInputs(
   tenants: readonly TenantRecord[],
   today: DayKey,
   schedule: WarmupSchedule,
+  draining: ReadonlySet<string> = new Set(),
 ): PmtaTenantInput[] {
   return tenants.map((t) => ({
     slug: t.slug,
@@ -21,7 +23,8 @@ export function pmtaTenantInputs(
     domains: [...t.domains],
     ips: t.ips.map((ip) => {
       const phase = capFor(ip, today, schedule);
-      return { address: ip.address, hostname: ip.hostname, state: ip.state, phase: phase.phase, dailyCap: phase.dailyCap };
+      const drains = ip.state === 'retired' && draining.has(vmtaName(t.slug, ip.address));
+      return { address: ip.address, hostname: ip.hostname, state: ip.state, phase: phase.phase, dailyCap: phase.dailyCap, ...(drains ? { draining: true } : {}) };
     }),
   }));
 }
@@ -37,14 +40,18 @@ export interface PmtaStateOptions {
   /** Keys that exist (the caller ran ensureDkimKey or listed the directory). */
   dkim: readonly PmtaDkimInput[];
   throttles?: ThrottleOptions;
+  /** VMTA names of retired IPs still draining (drain.ts). */
+  draining?: ReadonlySet<string>;
+  processors?: ProcessorOptions;
 }
 
 export function pmtaStateInput(o: PmtaStateOptions): PmtaStateInput {
   return {
-    tenants: pmtaTenantInputs(o.tenants, o.today, o.schedule),
+    tenants: pmtaTenantInputs(o.tenants, o.today, o.schedule, o.draining),
     source: { host: o.sourceHost },
     acctFile: path.join(o.accountingDir, ACCT_FILE_NAME),
     dkim: o.dkim,
     ...(o.throttles ? { throttles: o.throttles } : {}),
+    ...(o.processors ? { processors: o.processors } : {}),
   };
 }

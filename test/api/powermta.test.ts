@@ -18,10 +18,17 @@ describe('PowerMTA config API and automatic apply through the running daemon', (
     });
     confPath = h.daemon.cfg.pmta.configPath;
     reloadLog = path.join(h.dir, 'reloads.log');
-    // Turn on automatic apply with a reload command that records each call.
+    // Turn on automatic apply with commands that record each call, in order, in one log.
     await h.daemon.reload({
       ...h.daemon.cfg,
-      pmta: { ...h.daemon.cfg.pmta, autoApply: true, reloadCommand: `echo reload >> ${reloadLog}` },
+      pmta: {
+        ...h.daemon.cfg.pmta,
+        autoApply: true,
+        reloadCommand: `echo reload >> ${reloadLog}`,
+        testCommand: `echo test >> ${reloadLog}`,
+        pauseQueueCommand: `echo 'pause {vmta}' >> ${reloadLog}; echo 'Queue(s) paused.'`,
+        resumeQueueCommand: `echo 'resume {vmta}' >> ${reloadLog}; echo 'Queue(s) resumed.'`,
+      },
     });
   });
   after(() => h.close());
@@ -39,16 +46,25 @@ describe('PowerMTA config API and automatic apply through the running daemon', (
     assert.equal(again.body.kind, 'unchanged');
   });
 
-  it('pausing an IP through the API re-applies the config without it', async () => {
-    const reloadsBefore = existsSync(reloadLog) ? readFileSync(reloadLog, 'utf8').split('\n').filter(Boolean).length : 0;
+  it('pausing an IP keeps its VMTA defined but out of the pool and pauses its queues before the reload; resuming resumes them after', async () => {
+    const ops = () => (existsSync(reloadLog) ? readFileSync(reloadLog, 'utf8').split('\n').filter(Boolean) : []);
+    const start = ops().length;
     assert.equal((await h.api('/api/v2/ips/45.123.10.2/pause', { method: 'POST', json: { reason: 'complaints' } })).status, 200);
-    const reloads = () => readFileSync(reloadLog, 'utf8').split('\n').filter(Boolean).length;
-    // The file is renamed into place first, then PowerMTA is reloaded.
-    await waitFor(() => reloads() === reloadsBefore + 1, 5000, 'auto apply and reload');
-    assert.doesNotMatch(readFileSync(confPath, 'utf8'), /virtual-mta sos-expat-45-123-10-2>/);
-    const status = await h.api('/api/v2/powermta/status');
-    assert.equal(status.body.failing, false);
+    await waitFor(() => ops().slice(start).filter((l) => l.startsWith('pause')).length === 2, 5000, 'auto apply with queue pauses');
+    // Held before the reload takes it out of the pool; again after it (idempotent).
+    assert.deepEqual(ops().slice(start), ['pause sos-expat-45-123-10-2', 'test', 'reload', 'pause sos-expat-45-123-10-2']);
+    const text = readFileSync(confPath, 'utf8');
+    // Still defined: PowerMTA bounces queued mail whose VMTA is gone (§8.5.2).
+    assert.match(text, /<virtual-mta sos-expat-45-123-10-2>/);
+    const pool = /<virtual-mta-pool sos-expat-pool>([\s\S]*?)<\/virtual-mta-pool>/.exec(text)![1]!;
+    assert.doesNotMatch(pool, /sos-expat-45-123-10-2/);
+    assert.equal((await h.api('/api/v2/powermta/status')).body.failing, false);
+
+    const mid = ops().length;
     await h.api('/api/v2/ips/45.123.10.2/resume', { method: 'POST', json: { reason: 'ok' } });
+    await waitFor(() => ops().slice(mid).includes('resume sos-expat-45-123-10-2'), 5000, 'auto apply with queue resume');
+    assert.deepEqual(ops().slice(mid), ['test', 'reload', 'resume sos-expat-45-123-10-2']);
+    assert.match(/<virtual-mta-pool sos-expat-pool>([\s\S]*?)<\/virtual-mta-pool>/.exec(readFileSync(confPath, 'utf8'))![1]!, /sos-expat-45-123-10-2/);
   });
 
   it('GET /config/download and /config/{tenant} return PowerMTA config text', async () => {
@@ -107,5 +123,32 @@ describe('PowerMTA config API and automatic apply through the running daemon', (
     assert.equal((await h.api('/api/v2/powermta/dkim/sos-mail.com?selector=../../x')).body.field, 'selector');
     assert.deepEqual(readdirSync(path.join(h.dir, 'dkim')).sort(), before);
     assert.equal((await h.api('/api/v2/powermta/dkim/unknown-domain.com')).status, 404);
+  });
+
+  it('enabling the processors renders them and raises a restart-needed alert (a reload does not pick processors up, §12.6)', async () => {
+    const processors = { feedbackLoop: { enabled: true, subdomain: 'fbl', localPart: 'fbl' }, bounce: { enabled: true, subdomain: 'bounce' }, forwardTo: null };
+    await h.daemon.reload({ ...h.daemon.cfg, pmta: { ...h.daemon.cfg.pmta, processors } });
+    const r = await h.api('/api/v2/powermta/apply', { method: 'POST' });
+    assert.ok(['applied', 'unchanged'].includes(r.body.kind), JSON.stringify(r.body));
+    await waitFor(() => h.logs.some((l) => l.event === 'alert.pmta_restart_needed'), 5000, 'restart-needed alert');
+    const text = readFileSync(confPath, 'utf8');
+    assert.match(text, /<feedback-loop-processor>[\s\S]*address fbl@fbl\.sos-mail\.com/);
+    assert.match(text, /<bounce-processor>[\s\S]*domain bounce\.sos-mail\.com/);
+    const alerts = h.logs.filter((l) => l.event === 'alert.pmta_restart_needed').length;
+    await h.api('/api/v2/powermta/apply', { method: 'POST' });
+    assert.equal(h.logs.filter((l) => l.event === 'alert.pmta_restart_needed').length, alerts, 'no second alert while they stay the same');
+  });
+
+  it('retiring an IP keeps its VMTA defined, out of the pool, until it has drained (pmta.retireDrainHours)', async () => {
+    assert.equal((await h.api('/api/v2/ips/45.123.10.2/retire', { method: 'POST', json: { reason: 'done' } })).status, 200);
+    await waitFor(() => /retired, draining/.test(readFileSync(confPath, 'utf8')), 5000, 'auto apply after retire');
+    const text = readFileSync(confPath, 'utf8');
+    assert.match(text, /<virtual-mta sos-expat-45-123-10-2>\n    # retired, draining/);
+    assert.doesNotMatch(/<virtual-mta-pool sos-expat-pool>([\s\S]*?)<\/virtual-mta-pool>/.exec(text)![1]!, /45-123-10-2/);
+    // Drained: with no drain time left the VMTA goes.
+    await h.daemon.reload({ ...h.daemon.cfg, pmta: { ...h.daemon.cfg.pmta, retireDrainHours: 0 } });
+    const r = await h.api('/api/v2/powermta/apply', { method: 'POST' });
+    assert.equal(r.body.kind, 'applied', JSON.stringify(r.body));
+    assert.doesNotMatch(readFileSync(confPath, 'utf8'), /45-123-10-2/);
   });
 });

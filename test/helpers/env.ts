@@ -45,6 +45,8 @@ export function testConfig(
       configPath: path.join(stateDir, 'pmta', 'pmta-agent.conf'),
       reloadCommand: 'true',
       testCommand: null,
+      pauseQueueCommand: null,
+      resumeQueueCommand: null,
       autoApply: false,
       accountingDir: path.join(stateDir, 'acct'),
     },

@@ -67,6 +67,15 @@ const STATES: Record<string, PmtaStateInput> = {
   ]),
   'a CIDR source': { ...state([tenant('a', [ip(1, 'active')])]), source: { host: '10.0.0.0/8' } },
   'an IPv6 source': { ...state([tenant('a', [ip(1, 'active')])]), source: { host: '::1' } },
+  'a draining retired IP next to a paused one': state([tenant('a', [{ ...ip(1, 'retired'), draining: true }, ip(2, 'paused'), ip(3, 'active')])]),
+  'feedback-loop and bounce processors for several tenants': {
+    ...state([tenant('a', [ip(1, 'active')], ['a.example', 'a-news.example']), tenant('b', [ip(2, 'warming')])]),
+    processors: { feedbackLoop: { enabled: true, subdomain: 'fbl', localPart: 'fbl' }, bounce: { enabled: true, subdomain: 'bounce' }, forwardTo: 'postmaster@ops.example' },
+  },
+  'only the bounce processor, no tenants with IPs': {
+    ...state([tenant('a', [])]),
+    processors: { feedbackLoop: { enabled: false, subdomain: 'fbl', localPart: 'fbl' }, bounce: { enabled: true, subdomain: 'bounce' }, forwardTo: null },
+  },
   'a pipe accounting target': { ...state([tenant('a', [ip(1, 'active')])]), acctPipe: ['/usr/bin/pmta-agent', 'acct-pipe', '--config', '/etc/pmta-agent/config.json'] },
 };
 

@@ -35,7 +35,7 @@ describe('renderPmtaConfig: the two-tenant golden file', () => {
     assert.deepEqual(checkPmtaConfig(tree), []);
     assert.deepEqual(
       tree.filter((n) => n.kind === 'block').map((n) => n.name),
-      ['source', 'acct-file', ...Array(5).fill('virtual-mta'), 'virtual-mta-pool', 'virtual-mta-pool'],
+      ['source', 'acct-file', ...Array(6).fill('virtual-mta'), 'virtual-mta-pool', 'virtual-mta-pool'],
     );
   });
 
@@ -47,6 +47,7 @@ describe('renderPmtaConfig: the two-tenant golden file', () => {
         ['sos-expat-45-123-10-1', ['45.123.10.1', 'mail1.sos-mail.com']],
         ['sos-expat-45-123-10-2', ['45.123.10.2', 'mail2.sos-mail.com']],
         ['sos-expat-45-123-10-3', ['45.123.10.3', 'mail3.sos-mail.com']],
+        ['sos-expat-45-123-10-4', ['45.123.10.4', 'mail4.sos-mail.com']],
         ['sos-expat-45-123-10-10', ['45.123.10.10', 'mail10.sos-mail.com']],
         ['ulixai-91-200-5-10', ['91.200.5.10', 'mail1.ulixai-mail.com']],
       ],
@@ -74,12 +75,25 @@ describe('renderPmtaConfig: the two-tenant golden file', () => {
     );
   });
 
-  it('leaves a paused IP without a VMTA, so PowerMTA refuses its name and cannot send from it, and says so in a comment', () => {
+  it('keeps a paused IP defined, out of its pool, unthrottled, and says why in a comment (an undefined VMTA bounces its queue, §8.5.2)', () => {
     const out = render();
     const tree = parsePmtaConfig(out);
-    assert.equal(vmtaBlocks(tree).has('sos-expat-45-123-10-4'), false);
-    assert.equal(blocks(tree, 'virtual-mta').some((b) => directives(b.children, 'smtp-source-host')[0]?.args[0] === '45.123.10.4'), false);
-    assert.match(out, /^# 45\.123\.10\.4 is paused: sos-expat-45-123-10-4 is left undefined/m);
+    const paused = vmtaBlocks(tree).get('sos-expat-45-123-10-4');
+    assert.ok(paused, 'the paused VMTA is defined');
+    assert.deepEqual(directives(paused.children, 'smtp-source-host')[0]?.args, ['45.123.10.4', 'mail4.sos-mail.com']);
+    assert.equal(poolMembers(tree).get('sos-expat-pool')!.includes('sos-expat-45-123-10-4'), false);
+    assert.deepEqual(blocks(paused.children, 'domain').map((b) => directives(b.children, 'max-msg-rate').length), [0]);
+    assert.match(out, /# paused: out of the pool, its queues paused/);
+  });
+
+  it('keeps a retired IP that is draining defined and out of the pool; once drained it is gone', () => {
+    const input = clone(TWO_TENANTS);
+    const retired = input.tenants[0]!.ips.find((i) => i.state === 'retired')!;
+    retired.draining = true;
+    const tree = parsePmtaConfig(render(input));
+    assert.ok(vmtaBlocks(tree).has('ulixai-91-200-5-11'));
+    assert.deepEqual(poolMembers(tree).get('ulixai-pool'), ['ulixai-91-200-5-10']);
+    assert.deepEqual(checkPmtaConfig(tree), []);
   });
 
   it('does not mention a retired IP at all', () => {
