@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { fsyncDir, fsyncPath } from '../store/fsync.js';
 
 /** What the spool knows of a message besides its bytes. */
 export interface SpoolMeta {
@@ -166,7 +167,7 @@ export class Spool {
     await fsp.mkdir(tdir, { recursive: true });
     const emlPath = path.join(tdir, `${meta.id}.eml`);
     const metaPath = path.join(tdir, `${meta.id}.json`);
-    await fsyncFile(src);
+    await fsyncPath(src);
     await fsp.rename(src, emlPath);
     await writeDurably(metaPath, JSON.stringify(meta));
     await fsyncDir(tdir);
@@ -230,24 +231,6 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await fsp.open(file, fsc.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, fsc.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 async function writeDurably(file: string, text: string): Promise<void> {

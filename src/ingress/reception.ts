@@ -38,7 +38,8 @@ export interface Transaction {
 
 export type Step<T> = { ok: true; value: T } | { ok: false; reply: Reply };
 
-export interface Received {
+/** What receiving one message came to: the reply for the client and what became of the message. */
+export interface ReceiveOutcome {
   reply: Reply;
   result: HandOffResult | null;
   messageId: string | null;
@@ -138,7 +139,7 @@ export class Reception {
    * Receives the message: at once to PowerMTA (when it holds quota) and to a temp
    * file; then commits, releases or spools. `tooBig` is read after the stream ended.
    */
-  async receive(tx: Transaction, stream: Readable, opts: { session?: string; tooBig?: () => boolean; maxBytes?: number } = {}): Promise<Received> {
+  async receive(tx: Transaction, stream: Readable, opts: { session?: string; tooBig?: () => boolean; maxBytes?: number } = {}): Promise<ReceiveOutcome> {
     const deps = this.deps;
     await this.confirmGrants(tx);
     const arrivedAt = deps.clock.now();

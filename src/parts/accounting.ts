@@ -9,7 +9,7 @@ import { registryResolver } from '../accounting/resolve.js';
 import { recordAccepted } from '../accounting/stats.js';
 import type { Notifier } from '../alerts/notifier.js';
 import type { TenantRecord } from '../tenants/registry.js';
-import { dayKey } from '../warmup/schedule.js';
+import { dayKey } from '../days.js';
 import type { PartContext } from './context.js';
 import type { StorePart } from './store.js';
 

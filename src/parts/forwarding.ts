@@ -11,7 +11,7 @@ import { PmtaHealth } from '../forward/pmta-health.js';
 import { Settler, type SettlerDeps } from '../forward/settler.js';
 import { Spool } from '../forward/spool.js';
 import type { TenantRecord } from '../tenants/registry.js';
-import { dayKey } from '../warmup/schedule.js';
+import { dayKey } from '../days.js';
 import type { PartContext } from './context.js';
 import type { QuotaPart } from './quota.js';
 import type { StorePart } from './store.js';

@@ -8,7 +8,7 @@ import { TemplateStore } from '../templates/store.js';
 import { TenantAdmin } from '../tenants/admin.js';
 import { Registry } from '../tenants/registry.js';
 import { syncTenantsFromConfig } from '../tenants/sync.js';
-import { dayKey } from '../warmup/schedule.js';
+import { dayKey } from '../days.js';
 import type { PartContext } from './context.js';
 
 export interface StorePart {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir } from '../store/fsync.js';
 import type { Logger } from '../log/logger.js';
 import { formatIssue, lintPmtaConfig, type LintIssue } from './lint/index.js';
 import { describeCommand, describeReload, runReload, type ReloadOutcome } from './reload.js';
@@ -65,15 +66,6 @@ async function readIfExists(file: string): Promise<Buffer | null> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, fsc.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

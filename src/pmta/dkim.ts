@@ -4,6 +4,7 @@ import { createPublicKey, generateKeyPair, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { chmod, link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir } from '../store/fsync.js';
 import { promisify } from 'node:util';
 import { compareAddresses, InvalidDomainError, isIpv4, isIpv6, validateDnsName, validateDomain, validateSelector } from './names.js';
 
@@ -30,15 +31,6 @@ export interface DkimKey {
   publicKeyPem: string;
   /** False when the key was already on disk. */
   created: boolean;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, fsc.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 async function readKey(domain: string, selector: string, keyPath: string, created: boolean): Promise<DkimKey> {

@@ -1,7 +1,7 @@
 import type { Db } from '../store/db.js';
 import type { Clock, IpState } from '../types.js';
 import { hashPassword } from '../auth/password.js';
-import { dayKey } from '../warmup/schedule.js';
+import { dayKey } from '../days.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import type { Registry, TenantRecord } from './registry.js';
 
