@@ -90,14 +90,12 @@ test('importCsv with a header reads the email column wherever it is', () => {
   assert.equal(back.added + back.duplicates, store.list(SOS_ID).total);
 });
 
-test('check is a single indexed lookup: 100,000 checks against 50,000 entries stay quick', () => {
+test('check finds each of 50,000 imported addresses whatever its case, and only for its tenant', () => {
   const rows = Array.from({ length: 50_000 }, (_, i) => `bulk${i}@x.org`).join('\n');
-  store.importCsv(SOS_ID, rows);
-  const t0 = performance.now();
+  assert.equal(store.importCsv(SOS_ID, rows).added, 50_000);
   let hits = 0;
   for (let i = 0; i < 100_000; i++) if (store.check(SOS_ID, `BULK${i}@x.org`) !== null) hits++;
-  const ms = performance.now() - t0;
   assert.equal(hits, 50_000);
-  // Generous for a loaded CI machine; a table scan would take minutes.
-  assert.ok(ms < 5000, `100k checks took ${ms.toFixed(0)} ms`);
+  assert.equal(store.check(ULIXAI_ID, 'bulk0@x.org'), null);
+  // How fast: bench/suppression.ts.
 });

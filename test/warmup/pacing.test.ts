@@ -1,5 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { dayKey } from '../../src/days.js';
+import { commitGrant, Gate } from '../../src/gate/gate.js';
+import { SqliteLedger } from '../../src/ledger/sqlite.js';
+import { openDb } from '../../src/store/db.js';
+import { Registry } from '../../src/tenants/registry.js';
+import { syncTenantsFromConfig } from '../../src/tenants/sync.js';
+import { ManualClock } from '../../src/types.js';
+import { DEFAULT_SCHEDULE } from '../../src/warmup/schedule.js';
+import { testConfig, tmpDir } from '../helpers/env.js';
 import {
   hourKey,
   hourlyAllowance,
@@ -102,47 +112,45 @@ describe('hourKey and nextHourStart', () => {
   });
 });
 
-describe('a campaign launched at 09:00 on a warming IP', () => {
-  it('spools the first message over the hour\'s allowance and forwards it when the next hour opens', () => {
-    const zone = 'Europe/Paris';
-    const launch = new Date('2026-06-01T07:00:00Z'); // 09:00 in Paris
-    const usedPerHour = new Map<string, number>();
-    const spool: Array<{ id: number; reason: string }> = [];
-    const forwarded: Array<{ id: number; at: Date }> = [];
+describe('a campaign launched at 09:00 on a warming IP, through the gate', () => {
+  it('grants the hour\'s allowance, refuses the next unit with the pace as the reason, and grants again when the next hour opens', async () => {
+    const { dir, cleanup } = tmpDir('pmta-agent-pacing-');
+    const db = openDb(path.join(dir, 'agent.sqlite'));
+    try {
+      const zone = 'Europe/Paris';
+      const clock = new ManualClock('2026-06-01T07:00:00Z'); // 09:00 in Paris, day 1 of the warmup: cap 50
+      const cfg = testConfig(dir, 1, { sosIps: [{ address: '45.123.10.1', warmupStart: '2026-06-01' }] });
+      await syncTenantsFromConfig(db, cfg, dayKey(clock.now(), zone));
+      const registry = new Registry(db);
+      const ledger = new SqliteLedger(db);
+      const gate = new Gate(registry, ledger, clock, { schedule: DEFAULT_SCHEDULE, timeZone: zone, reservationTtlMs: 60_000, pacing: PACING });
+      const sos = registry.tenant('sos-expat')!;
+      // What PowerMTA's 250 does to a grant: both reservations count as sent.
+      const send = async (): Promise<boolean> => {
+        const g = await gate.reserve(sos);
+        if (g) await commitGrant(ledger, g);
+        return g !== null;
+      };
 
-    const offer = (id: number, at: Date): boolean => {
-      const { day, hour } = hourKey(at, zone);
-      const key = `${day}T${hour}`;
-      const used = usedPerHour.get(key) ?? 0;
-      const limit = pacingLimit({ state: 'warming', dailyCap: 50, usedThisHour: used, hour, opts: PACING });
-      if (limit.allowed < 1) {
-        spool.push({ id, reason: limit.reason ?? '' });
-        return false;
-      }
-      usedPerHour.set(key, used + 1);
-      forwarded.push({ id, at });
-      return true;
-    };
+      const first: boolean[] = [];
+      for (let i = 0; i < 10; i++) first.push(await send());
+      // 50 / 12 sending hours * 1.1 burst, rounded up: 5 an hour.
+      assert.deepEqual(first, [true, true, true, true, true, false, false, false, false, false]);
+      assert.match(await gate.whyNoQuota(sos), /hourly pace of tenant sos-expat reached .*5 of 5 sent this hour/);
+      const [view] = await gate.snapshot(sos);
+      assert.deepEqual(view?.hour, { allowance: 5, used: 5, reason: 'hourly pace: 5 of 5 sent this hour (daily cap 50 over sending hours 8-20)' });
 
-    // Ten messages in the first minute: five pass, the rest are spooled.
-    for (let id = 1; id <= 10; id++) offer(id, new Date(launch.getTime() + id * 1000));
-    assert.deepEqual(
-      forwarded.map((f) => f.id),
-      [1, 2, 3, 4, 5],
-    );
-    assert.equal(spool[0]?.id, 6);
-    assert.match(spool[0]?.reason ?? '', /^hourly pace: 5 of 5/);
-
-    // The dispatcher retries when the next hour opens: 10:00 in Paris.
-    const retryAt = nextHourStart(launch, zone);
-    assert.equal(retryAt.toISOString(), '2026-06-01T08:00:00.000Z');
-    const waiting = spool.splice(0);
-    const stillWaiting = waiting.filter((m) => !offer(m.id, retryAt));
-    assert.deepEqual(
-      forwarded.slice(5).map((f) => f.id),
-      [6, 7, 8, 9, 10],
-    );
-    assert.equal(stillWaiting.length, 0);
+      // The dispatcher's retry time: 10:00 in Paris.
+      clock.set(nextHourStart(clock.now(), zone));
+      assert.equal(clock.now().toISOString(), '2026-06-01T08:00:00.000Z');
+      const next: boolean[] = [];
+      for (let i = 0; i < 6; i++) next.push(await send());
+      assert.deepEqual(next, [true, true, true, true, true, false]);
+      assert.equal((await gate.snapshot(sos))[0]?.committed, 10);
+    } finally {
+      db.close();
+      cleanup();
+    }
   });
 });
 
