@@ -1,27 +1,11 @@
-import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
+import { ConfigError, loadConfig } from '../config/load.js';
 import { startDaemon } from '../daemon.js';
-import { parse, withUsage } from './args.js';
+import { withConfigFile } from './config-file.js';
 
 const USAGE = 'Usage: pmta-agent run [--config FILE]\nStarts the daemon (SMTP ingress, quota gate, spool dispatcher).\n';
 
 export function runDaemonCommand(argv: string[]): Promise<number> {
-  return withUsage(USAGE, async () => {
-    const { values } = parse(argv, { config: { type: 'string' } });
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const file = resolveConfigPath(values.config as string | undefined);
-    let cfg;
-    try {
-      cfg = loadConfig(file);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`${err.message}\n`);
-        return 1;
-      }
-      throw err;
-    }
+  return withConfigFile(USAGE, argv, async (cfg, file) => {
     const daemon = await startDaemon(cfg);
     return new Promise<number>((resolve) => {
       const shutdown = (signal: string) => {
