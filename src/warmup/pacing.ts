@@ -5,6 +5,7 @@
 // quota in its first minutes, and a burst from a new IP is exactly what
 // mailbox providers throttle. Messages over the pace wait in the deferred
 // spool, like those over the daily quota, until the next hour opens.
+import { localTime } from '../days.js';
 import type { DayKey, IpState } from '../types.js';
 
 export interface PacingOptions {
@@ -39,48 +40,6 @@ export function sendingHours(o: PacingOptions): number {
 
 export function inSendingHours(hour: number, o: PacingOptions): boolean {
   return hour >= o.startHour && hour < o.endHour;
-}
-
-// One formatter per zone, as in schedule.ts: building one is the slow part.
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      // h23, not hour12:false: the latter prints midnight as "24" on some ICU versions.
-      hourCycle: 'h23',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-interface LocalTime {
-  day: DayKey;
-  hour: number;
-  minute: number;
-  second: number;
-}
-
-function localTime(at: Date, timeZone: string): LocalTime {
-  if (Number.isNaN(at.getTime())) throw new RangeError('pacing: invalid date');
-  const v: Record<string, string> = {};
-  for (const part of formatterFor(timeZone).formatToParts(at)) v[part.type] = part.value;
-  const year = (v['year'] ?? '').padStart(4, '0');
-  return {
-    day: `${year}-${v['month'] ?? ''}-${v['day'] ?? ''}` as DayKey,
-    hour: Number(v['hour']) % 24,
-    minute: Number(v['minute']),
-    second: Number(v['second']),
-  };
 }
 
 /** The local day and clock hour (0-23) that `at` falls in, in the IANA zone. */
