@@ -101,6 +101,8 @@ export class Forwarder {
       localError ??= err;
       stamper.destroy(err);
     });
+    // A header block the stamper refuses is the message's fault, not PowerMTA's.
+    stamper.on('error', (err) => (localError ??= err));
     source.once('end', () => (sourceEnded = true));
     const raw = source.pipe(stamper);
     try {

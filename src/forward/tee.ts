@@ -3,12 +3,14 @@ import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { HeaderCollector } from '../stamp/collect.js';
-import { parseHeaders, type HeaderInfo } from '../stamp/headers.js';
+import { headerProblem, parseHeaders, type HeaderInfo } from '../stamp/headers.js';
 import type { ForwardOutcome } from './forwarder.js';
 
 export interface Teed {
   size: number;
   info: HeaderInfo | null;
+  /** Why the header block cannot go to PowerMTA (the stamper refuses it too), or null. */
+  headerProblem: string | null;
   /** null when no forward was attempted. */
   outcome: ForwardOutcome | null;
 }
@@ -28,6 +30,7 @@ export async function teeToFile(
   const toFile = createWriteStream(file);
   const headers = new HeaderCollector();
   let info: HeaderInfo | null = null;
+  let problem: string | null = null;
   let size = 0;
   let toPmta: PassThrough | null = null;
   let outcome: Promise<ForwardOutcome> | null = null;
@@ -43,7 +46,10 @@ export async function teeToFile(
       size += chunk.length;
       if (info === null) {
         const block = headers.push(chunk);
-        if (block) info = parseHeaders(block.block.toString('utf8'));
+        if (block) {
+          info = parseHeaders(block.block.toString('utf8'));
+          problem = headerProblem(block.block.toString('latin1'), block.truncated, headers.maxBytes);
+        }
       }
       toFile.write(chunk);
       if (toPmta && !pmtaDone) toPmta.write(chunk);
@@ -53,7 +59,10 @@ export async function teeToFile(
     }
     if (info === null) {
       const block = headers.end();
-      if (block) info = parseHeaders(block.block.toString('utf8'));
+      if (block) {
+        info = parseHeaders(block.block.toString('utf8'));
+        problem = headerProblem(block.block.toString('latin1'), block.truncated, headers.maxBytes);
+      }
     }
     toFile.end();
     await finished(toFile);
@@ -64,5 +73,5 @@ export async function teeToFile(
     throw err;
   }
   if (toPmta && !pmtaDone) toPmta.end();
-  return { size, info, outcome: outcome ? await outcome : null };
+  return { size, info, headerProblem: problem, outcome: outcome ? await outcome : null };
 }

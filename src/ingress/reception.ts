@@ -169,6 +169,14 @@ export class Reception {
       await this.abort(tx);
       return { reply: replies.tooBig(opts.maxBytes ?? 0), result: null, messageId: teed.info?.messageId ?? null, size: teed.size };
     }
+    if (teed.headerProblem) {
+      // The stamper refused it too, so nothing reached PowerMTA: MailWizz hears why.
+      await fsp.rm(file, { force: true });
+      await this.abort(tx);
+      deps.log.warn('smtp.header_refused', { session: opts.session, tenant: tx.tenant.slug, problem: teed.headerProblem, messageId: teed.info?.messageId ?? null });
+      deps.metrics.smtpReplies.inc({ stage: 'data', class: '5xx' });
+      return { reply: replies.badHeader(teed.headerProblem), result: null, messageId: teed.info?.messageId ?? null, size: teed.size };
+    }
     const messageId = teed.info?.messageId ?? null;
     const granted = tx.granted.splice(0);
     const result = await handOff(

@@ -17,6 +17,7 @@ export const replies = {
   suppressedComplaint: (rcpt: string): Reply => ({ code: 550, text: `5.7.1 <${rcpt}> complained about this sender and is suppressed` }),
   tooManyRecipients: (max: number): Reply => ({ code: 452, text: `4.5.3 Too many recipients (limit ${max})` }),
   spoolFull: (tenant: string, limit: string): Reply => ({ code: 452, text: `4.3.1 Deferred spool of tenant ${tenant} is full (${limit}); try again later` }),
+  badHeader: (problem: string): Reply => ({ code: 554, text: `5.6.0 Message refused: ${problem}` }),
   tooBig: (max: number): Reply => ({ code: 552, text: `5.3.4 Message exceeds the size limit of ${max} bytes` }),
   localError: (): Reply => ({ code: 451, text: '4.3.0 Local error while receiving the message; try again' }),
   shuttingDown: (): Reply => ({ code: 421, text: '4.3.2 Service shutting down, try again later' }),

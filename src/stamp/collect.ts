@@ -13,6 +13,8 @@ export interface CollectedHeader {
   eol: '\r\n' | '\n' | null;
   /** False when the block was cut at maxBytes or the stream ended first. */
   complete: boolean;
+  /** True when it was cut at maxBytes: the header block is longer than the limit. */
+  truncated: boolean;
 }
 
 export class HeaderCollector {
@@ -21,7 +23,7 @@ export class HeaderCollector {
   private len = 0;
   private done = false;
 
-  constructor(private readonly maxBytes: number = DEFAULT_MAX_HEADER_BYTES) {
+  constructor(readonly maxBytes: number = DEFAULT_MAX_HEADER_BYTES) {
     if (!(maxBytes >= 1) || !Number.isInteger(maxBytes)) {
       throw new RangeError(`maxHeaderBytes must be a positive integer, got ${maxBytes}`);
     }
@@ -38,19 +40,17 @@ export class HeaderCollector {
     if (split !== null) {
       const [block, rest] = this.cut(chunk, split.headerEnd);
       const eol = split.bodyStart - split.headerEnd === 2 ? '\r\n' : '\n';
-      return { block, rest, eol, complete: true };
+      return { block, rest, eol, complete: true, truncated: false };
     }
     if (this.finder.fed >= this.maxBytes) {
-      // No empty line within maxBytes: treat what we hold as the whole header
-      // block (there is no body). Cut after its last complete line so a
-      // header is never split between "ours to stamp" and "passed through".
-      // An X-Virtual-MTA beyond the cut is passed on as is; a >1 MiB header
-      // block is already broken mail, and holding it all would let one
-      // message exhaust memory.
+      // No empty line within maxBytes: cut after the last complete line and
+      // report it truncated. Holding it all would let one message exhaust
+      // memory, and passing the rest on unread could pass an X-Virtual-MTA
+      // beyond the cut: such a message is refused (headerProblem).
       const [region, tail] = this.cut(chunk, this.maxBytes);
       const lineEnd = region.lastIndexOf(0x0a) + 1;
       const rest = [region.subarray(lineEnd), ...tail].filter((b) => b.length > 0);
-      return { block: region.subarray(0, lineEnd), rest, eol: null, complete: false };
+      return { block: region.subarray(0, lineEnd), rest, eol: null, complete: false, truncated: true };
     }
     this.parts.push(chunk);
     this.len += chunk.length;
@@ -63,7 +63,7 @@ export class HeaderCollector {
     this.done = true;
     const block = Buffer.concat(this.parts, this.len);
     this.parts = [];
-    return { block, rest: [], eol: null, complete: false };
+    return { block, rest: [], eol: null, complete: false, truncated: false };
   }
 
   /**

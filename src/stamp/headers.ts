@@ -5,13 +5,17 @@
 // rewriting any existing header or a single body byte would break the
 // signature. We therefore only ADD lines at the top of the header block, and
 // the only lines we drop are X-Virtual-MTA, which PowerMTA consumes and
-// strips itself anyway (mailwizz.md §5). Message-ID is MailWizz's bounce/FBL
-// join key from 2.1 on and is never touched.
+// strips itself anyway (mailwizz.md §5), and X-Job when there is more than
+// one or it is no valid job id. Message-ID is MailWizz's bounce/FBL join key
+// from 2.1 on and is never touched.
+import { isPmtaJobId, pmtaJobId } from '../pmta/jobid.js';
 
 export interface HeaderInfo {
   /** As written, angle brackets included. */
   messageId: string | null;
   xJob: string | null;
+  /** How many X-Job fields the header block has (PowerMTA takes at most one). */
+  xJobCount: number;
   campaignUid: string | null;
   feedbackId: string | null;
   from: string | null;
@@ -110,6 +114,34 @@ const WANTED = new Set([
   'from',
 ]);
 
+// On the wire to PowerMTA nodemailer turns a bare CR and a bare LF into CRLF
+// (nodemailer smtp-connection/data-stream.js), so PowerMTA sees a line end at
+// each of CRLF, CR and LF. Every header decision here reads the block the same
+// way, or a tenant could hide a field behind a bare CR
+// (`Feedback-ID: x\rX-Virtual-MTA: <another tenant's VMTA>`).
+const LINE = /[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$/g;
+
+/** The header lines as PowerMTA will see them, each with its own terminator, up to (not including) the first empty line. */
+export function headerLines(block: string): { lines: string[]; rest: string } {
+  const lines: string[] = [];
+  let at = 0;
+  for (const line of block.match(LINE) ?? []) {
+    if (line === '\r\n' || line === '\r' || line === '\n') break; // the end of the header block for PowerMTA
+    lines.push(line);
+    at += line.length;
+  }
+  return { lines, rest: block.slice(at) };
+}
+
+const isContinuation = (line: string): boolean => line.startsWith(' ') || line.startsWith('\t');
+
+/** A field line's name, lower-cased, as a lenient reader takes it (`X-Virtual-MTA :` too); null for a continuation, '' for a line that is no field. */
+function fieldName(line: string): string | null {
+  if (isContinuation(line)) return null;
+  const colon = line.indexOf(':');
+  return colon <= 0 ? '' : line.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase();
+}
+
 /**
  * The fields the daemon cares about. Names are case-insensitive, folded
  * lines are unfolded, values trimmed; the first occurrence of a field wins.
@@ -118,23 +150,24 @@ export function parseHeaders(block: string): HeaderInfo {
   const fields = new Map<string, string>();
   let current: string | null = null;
   let value = '';
+  let xJobCount = 0;
   const finish = (): void => {
     if (current !== null && !fields.has(current)) fields.set(current, value.trim());
     current = null;
   };
-  for (const line of block.split(/\r?\n/)) {
-    if (line.startsWith(' ') || line.startsWith('\t')) {
+  for (const raw of headerLines(block).lines) {
+    const line = raw.replace(/(?:\r\n|\r|\n)$/, '');
+    const name = fieldName(line);
+    if (name === null) {
       // RFC 5322 unfolding: drop the line break, keep the whitespace.
       if (current !== null) value += line;
       continue;
     }
     finish();
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
+    if (name === 'x-job') xJobCount++;
     if (!WANTED.has(name)) continue;
     current = name;
-    value = line.slice(colon + 1);
+    value = line.slice(line.indexOf(':') + 1);
   }
   finish();
   const get = (name: string): string | null => fields.get(name) ?? null;
@@ -142,6 +175,7 @@ export function parseHeaders(block: string): HeaderInfo {
   return {
     messageId: get('message-id'),
     xJob: get('x-job'),
+    xJobCount,
     // X-Mw- is the legacy MailWizz prefix; installs from 2.1 on use plain X-
     // (mailwizz.md §2.2). Since 2.1 neither is sent unless the delivery
     // server adds it as an additional header, e.g. `X-Mw-Campaign-Uid: [CAMPAIGN_UID]`.
@@ -151,52 +185,60 @@ export function parseHeaders(block: string): HeaderInfo {
   };
 }
 
-const MAX_JOB_CHARS = 128;
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 const HAS_CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
-
-function cleanJob(v: string | null | undefined): string {
-  if (v === null || v === undefined) return '';
-  const clean = v.replace(CONTROL_CHARS, '').trim();
-  // Count code points so the cap never splits a surrogate pair.
-  const chars = Array.from(clean);
-  return chars.length > MAX_JOB_CHARS ? chars.slice(0, MAX_JOB_CHARS).join('') : clean;
-}
 
 /**
  * The PowerMTA job id for a message: X-Job if MailWizz already set one, else
  * the campaign UID header, else Feedback-ID's first field (MailWizz's default
- * format puts the campaign UID first, mailwizz.md §2.1), else `fallback`.
- * Control characters are stripped (a CR/LF would inject a header) and the
- * result is capped at 128 characters.
+ * format puts the campaign UID first, mailwizz.md §2.1), else `fallback`; as
+ * PowerMTA takes a job id (printable, no white space: pmta/jobid.ts).
  */
 export function jobIdFor(info: HeaderInfo, fallback: string): string {
   const candidates = [info.xJob, info.campaignUid, info.feedbackId?.split(':')[0], fallback];
   for (const c of candidates) {
-    const clean = cleanJob(c);
+    const clean = pmtaJobId(c);
     if (clean !== '') return clean;
   }
   return '';
 }
 
-const X_VIRTUAL_MTA = /^x-virtual-mta[ \t]*:/i;
+/** Whether the message's own X-Job can go to PowerMTA untouched: exactly one, and a valid job id. */
+export function keepsOwnJob(info: HeaderInfo): boolean {
+  return info.xJobCount === 1 && info.xJob !== null && isPmtaJobId(info.xJob);
+}
 
-/** Every X-Virtual-MTA field, with its folded continuation lines, removed. */
-function withoutVirtualMta(block: string): string {
-  const lines = block.match(/[^\n]*\n|[^\n]+$/g);
-  if (lines === null) return block;
+// Control characters other than HTAB have no place in a header block; what a
+// NUL or a vertical tab does to PowerMTA's header parsing is not documented,
+// so such a message is refused rather than guessed at.
+const HEADER_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** Why a header block cannot go to PowerMTA as it is, or null. `truncated`: it was longer than the limit. */
+export function headerProblem(block: string, truncated: boolean, maxBytes: number): string | null {
+  if (truncated) return `header block longer than ${maxBytes} bytes`;
+  if (headerLines(block).lines.some((l) => HEADER_CONTROL.test(l))) return 'control character (NUL or similar) in the header block';
+  return null;
+}
+
+/**
+ * The header block without the named fields (their folded continuation lines
+ * too). A continuation line with no field before it is dropped as well: a
+ * reader could take it for a field. Lines after the block's end (an empty line
+ * in PowerMTA's view) are body and pass untouched.
+ */
+function withoutFields(block: string, names: ReadonlySet<string>): string {
+  const { lines, rest } = headerLines(block);
   let out = '';
-  let dropping = false;
+  let dropping = true; // a continuation at the very top continues nothing
   for (const line of lines) {
-    if (line.startsWith(' ') || line.startsWith('\t')) {
-      if (!dropping) out += line;
-      continue;
-    }
-    dropping = X_VIRTUAL_MTA.test(line);
+    const name = fieldName(line);
+    if (name !== null) dropping = names.has(name);
     if (!dropping) out += line;
   }
-  return out;
+  return out + rest;
 }
+
+const ONLY_VMTA = new Set(['x-virtual-mta']);
+const VMTA_AND_JOB = new Set(['x-virtual-mta', 'x-job']);
 
 function assertHeaderValue(what: string, v: string): void {
   if (HAS_CONTROL_CHAR.test(v)) {
@@ -205,10 +247,12 @@ function assertHeaderValue(what: string, v: string): void {
 }
 
 /**
- * Adds `X-Virtual-MTA: <vmta>` and, unless the message already has an X-Job
- * (left untouched so MailWizz's own value wins), `X-Job: <job>` at the top of
- * the block, after removing any X-Virtual-MTA MailWizz set, so PowerMTA sees
- * exactly one routing decision: ours. Every other byte is kept as is.
+ * Adds `X-Virtual-MTA: <vmta>` and, unless the message keeps its own X-Job
+ * (exactly one and valid: left untouched so MailWizz's own value and DKIM
+ * signature stay), `X-Job: <job>` at the top of the block, after removing
+ * every X-Virtual-MTA (and, when not kept, every X-Job) the message carried, so
+ * PowerMTA sees exactly one routing decision, ours, and at most one job id.
+ * Every other byte is kept as is.
  * New lines use the block's own line ending unless `eol` is given (for an
  * empty block, whose ending is only known from the separator line). An empty
  * `job` adds no X-Job.
@@ -216,7 +260,7 @@ function assertHeaderValue(what: string, v: string): void {
 export function stampHeaderBlock(
   block: string,
   stamp: { vmta: string; job: string },
-  hasXJob: boolean,
+  keepOwnJob: boolean,
   eol?: '\r\n' | '\n',
 ): string {
   assertHeaderValue('vmta', stamp.vmta);
@@ -224,6 +268,6 @@ export function stampHeaderBlock(
   if (stamp.vmta.trim() === '') throw new TypeError('vmta is empty');
   const nl = eol ?? (block.includes('\r\n') ? '\r\n' : '\n');
   let top = `X-Virtual-MTA: ${stamp.vmta}${nl}`;
-  if (!hasXJob && stamp.job !== '') top += `X-Job: ${stamp.job}${nl}`;
-  return top + withoutVirtualMta(block);
+  if (!keepOwnJob && stamp.job !== '') top += `X-Job: ${stamp.job}${nl}`;
+  return top + withoutFields(block, keepOwnJob ? ONLY_VMTA : VMTA_AND_JOB);
 }

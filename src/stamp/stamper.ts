@@ -5,13 +5,20 @@
 // message MailWizz DKIM-signed reaches PowerMTA byte for byte.
 import { Transform, type TransformCallback } from 'node:stream';
 import { DEFAULT_MAX_HEADER_BYTES, HeaderCollector, type CollectedHeader } from './collect.js';
-import { parseHeaders, stampHeaderBlock, type HeaderInfo } from './headers.js';
+import { headerProblem, keepsOwnJob, parseHeaders, stampHeaderBlock, type HeaderInfo } from './headers.js';
 
 export type MakeStamp = (info: HeaderInfo) => { vmta: string; job: string };
 
 export interface HeaderStamperOptions {
   /** Largest header block held in memory; default 1 MiB. */
   maxHeaderBytes?: number;
+}
+
+/** A header block that cannot go to PowerMTA as it is (see headerProblem): the message is refused, not retried. */
+export class HeaderRefused extends Error {
+  constructor(readonly problem: string) {
+    super(`header block refused: ${problem}`);
+  }
 }
 
 export class HeaderStamper extends Transform {
@@ -57,6 +64,8 @@ export class HeaderStamper extends Transform {
 
   private emitStamped(header: CollectedHeader): void {
     this.passing = true;
+    const problem = headerProblem(header.block.toString('latin1'), header.truncated, this.collector.maxBytes);
+    if (problem) throw new HeaderRefused(problem);
     const info = parseHeaders(header.block.toString('utf8'));
     this.info = info;
     const stamp = this.makeStamp(info);
@@ -68,7 +77,7 @@ export class HeaderStamper extends Transform {
     const stamped = stampHeaderBlock(
       block,
       { vmta: utf8AsLatin1(stamp.vmta), job: utf8AsLatin1(stamp.job) },
-      info.xJob !== null,
+      keepsOwnJob(info),
       eol,
     );
     this.push(Buffer.from(stamped, 'latin1'));
