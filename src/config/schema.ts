@@ -136,7 +136,8 @@ export const configSchema = z
         maxMessagesPerConnection: z.number().int().positive().default(1000),
         connectTimeoutMs: z.number().int().positive().default(5_000),
         /** Longer than this for any reply and PowerMTA counts as slow: the message is spooled. */
-        replyTimeoutMs: z.number().int().positive().default(30_000),
+        /** Clearly below MailWizz's SMTP timeout (30 s recommended, see pmta/mailwizz.ts), or MailWizz gives up on mail PowerMTA then takes, and resends it. */
+        replyTimeoutMs: z.number().int().positive().default(15_000),
         /** The include file the agent owns, in a directory of its own (the unit lets it write only there). */
         configPath: z.string().default('/etc/pmta/pmta-agent/pmta-agent.conf'),
         reloadCommand: z.string().default('pmta reload'),

@@ -51,6 +51,18 @@ export interface MailwizzServerInput {
   hourlyQuota: number;
   dailyQuota: number;
   maxConnectionMessages?: number;
+  /** The agent's pmta.replyTimeoutMs: MailWizz must wait clearly longer than the agent waits for PowerMTA. */
+  pmtaReplyTimeoutMs?: number;
+}
+
+/**
+ * MailWizz's SMTP timeout (seconds, 5 to 120, mailwizz.md): twice the time the
+ * agent waits for PowerMTA's answer after the message, and at least 30. If
+ * MailWizz gave up first, it would count as failed a message the agent then
+ * hands to PowerMTA or spools, and send it again.
+ */
+export function mailwizzTimeoutS(pmtaReplyTimeoutMs: number): number {
+  return Math.min(120, Math.max(30, Math.ceil((2 * pmtaReplyTimeoutMs) / 1000)));
 }
 
 export interface MailwizzDeliveryServer {
@@ -74,6 +86,8 @@ export interface MailwizzDeliveryServer {
   /** Why some values are what they are, for the operator. */
   notes: string[];
 }
+
+const DEFAULT_PMTA_REPLY_TIMEOUT_MS = 15_000;
 
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
@@ -110,6 +124,12 @@ export function mailwizzDeliveryServer(input: MailwizzServerInput): MailwizzDeli
   if (status === 'inactive') {
     notes.push('no warming or active IP today: set the server inactive, since a quota of 0 means unlimited to MailWizz');
   }
+  const replyS = (input.pmtaReplyTimeoutMs ?? DEFAULT_PMTA_REPLY_TIMEOUT_MS) / 1000;
+  notes.push(
+    replyS * 2 > 120
+      ? `pmta.replyTimeoutMs (${replyS} s) is too long for MailWizz's largest timeout (120 s): lower it to 60 s or less, or MailWizz may resend messages PowerMTA took`
+      : `timeout is at least twice pmta.replyTimeoutMs (${replyS} s), so MailWizz never gives up on a message the agent still hands to PowerMTA`,
+  );
   notes.push(
     'hourly and daily quotas mirror today\'s warmup capacity and change as the warmup advances; update them (or read them from this endpoint) daily',
     "do not attach a MailWizz warmup plan: the agent's warmup is the authority",
@@ -122,7 +142,7 @@ export function mailwizzDeliveryServer(input: MailwizzServerInput): MailwizzDeli
     username: input.username,
     password: '(the password from the agent config; not shown)',
     protocol: '',
-    timeout: 30,
+    timeout: mailwizzTimeoutS(input.pmtaReplyTimeoutMs ?? DEFAULT_PMTA_REPLY_TIMEOUT_MS),
     from_email: input.fromEmail,
     from_name: input.fromName,
     max_connection_messages: Math.max(1, Math.floor(input.maxConnectionMessages ?? DEFAULT_MAX_CONNECTION_MESSAGES)),

@@ -166,4 +166,28 @@ describe('the warmup cap holds through faults (daemon as a process)', () => {
       cleanup();
     }
   });
+
+  it('renaming a tenant\'s slug does not strand its spooled mail', async () => {
+    const { dir, cleanup } = tmpDir();
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
+    const stateDir = path.join(dir, 'state');
+    const cfg = childConfig(stateDir, sim.port);
+    let d = await spawnDaemon(path.join(dir, 'c.json'), cfg);
+    try {
+      await sim.stop();
+      const m = campaignMessage();
+      const r = await send(d.port, { raw: m.raw });
+      assert.ok(r.ok && /Queued/.test(r.response), JSON.stringify(r));
+      await stop(d);
+      const renamed = { ...cfg, tenants: [{ ...SOS_TENANT, slug: 'sos' }] };
+      await sim.start();
+      d = await spawnDaemon(path.join(dir, 'c.json'), renamed);
+      await waitFor(() => sim.received.some((x) => x.messageId === m.messageId), 10_000, 'delivered after the rename');
+      assert.equal(sim.received.find((x) => x.messageId === m.messageId)!.vmta, 'sos-45-123-10-1');
+    } finally {
+      await stop(d);
+      await sim.close();
+      cleanup();
+    }
+  });
 });

@@ -3,7 +3,16 @@ import net from 'node:net';
 /** A bare SMTP client that sends one line at a time and reads whole replies, for protocol-level tests. */
 export async function rawSmtp(
   port: number,
-): Promise<{ cmd(line: string): Promise<string>; cmdMany(lines: string[]): Promise<string[]>; close(): void; greeting: string }> {
+): Promise<{
+  cmd(line: string): Promise<string>;
+  cmdMany(lines: string[]): Promise<string[]>;
+  /** Bytes as they are, no reply awaited (a message body in parts). */
+  write(data: string): void;
+  /** The next reply. */
+  reply(): Promise<string>;
+  close(): void;
+  greeting: string;
+}> {
   const sock = net.connect(port, '127.0.0.1');
   let buf = '';
   const waiters: Array<(reply: string) => void> = [];
@@ -33,6 +42,8 @@ export async function rawSmtp(
       sock.write(lines.map((l) => l + '\r\n').join(''));
       return Promise.all(lines.map(() => next()));
     },
+    write: (data: string) => void sock.write(data),
+    reply: next,
     close: () => sock.destroy(),
   };
 }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLoopbackHost, mailwizzDeliveryServer, tenantQuotas } from '../../src/pmta/mailwizz.js';
+import { parseConfig } from '../../src/config/load.js';
+import { isLoopbackHost, mailwizzDeliveryServer, mailwizzTimeoutS, tenantQuotas } from '../../src/pmta/mailwizz.js';
 
 const SOS_IPS = [
   { state: 'warming' as const, dailyCap: 50 },
@@ -73,5 +74,31 @@ describe('mailwizzDeliveryServer', () => {
   it('recognises loopback hosts', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) assert.equal(isLoopbackHost(h), true, h);
     for (const h of ['10.0.0.1', '0.0.0.0', 'agent.example.com']) assert.equal(isLoopbackHost(h), false, h);
+  });
+});
+
+describe("MailWizz's SMTP timeout against the agent's wait for PowerMTA", () => {
+  it('is at least twice pmta.replyTimeoutMs, at least 30 s and at most MailWizz\'s 120 s', () => {
+    assert.equal(mailwizzTimeoutS(15_000), 30);
+    assert.equal(mailwizzTimeoutS(5_000), 30);
+    assert.equal(mailwizzTimeoutS(30_000), 60);
+    assert.equal(mailwizzTimeoutS(90_000), 120);
+  });
+
+  it('with the default config, the agent gives up on PowerMTA in at most half the time MailWizz waits', () => {
+    const cfg = parseConfig({ tenants: [] });
+    assert.ok(cfg.pmta.replyTimeoutMs * 2 <= mailwizzTimeoutS(cfg.pmta.replyTimeoutMs) * 1000);
+    const s = mailwizzDeliveryServer({
+      tenant: { slug: 'sos-expat', name: 'SOS-Expat' },
+      smtpHost: '127.0.0.1',
+      smtpPort: 2525,
+      username: 'u',
+      fromEmail: 'n@sos-mail.com',
+      fromName: 'SOS',
+      hourlyQuota: 1,
+      dailyQuota: 10,
+      pmtaReplyTimeoutMs: cfg.pmta.replyTimeoutMs,
+    });
+    assert.ok(s.timeout * 1000 >= 2 * cfg.pmta.replyTimeoutMs);
   });
 });

@@ -75,6 +75,7 @@ export function powermtaRoutes(deps: ApiDeps, pmta: PmtaConfigService) {
         hourlyQuota: q.hourly,
         dailyQuota: q.daily,
         maxConnectionMessages: cfg.mailwizz.maxConnectionMessages,
+        pmtaReplyTimeoutMs: cfg.pmta.replyTimeoutMs,
       }),
     );
   });
