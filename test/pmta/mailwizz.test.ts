@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { newApiToken } from '../../src/auth/tokens.js';
 import { parseConfig } from '../../src/config/load.js';
 import { isLoopbackHost, mailwizzDeliveryServer, mailwizzTimeoutS, tenantQuotas } from '../../src/pmta/mailwizz.js';
 
@@ -86,7 +87,7 @@ describe("MailWizz's SMTP timeout against the agent's wait for PowerMTA", () => 
   });
 
   it('with the default config, the agent gives up on PowerMTA in at most half the time MailWizz waits', () => {
-    const cfg = parseConfig({ tenants: [] });
+    const cfg = parseConfig({ api: { token: newApiToken() }, tenants: [] });
     assert.ok(cfg.pmta.replyTimeoutMs * 2 <= mailwizzTimeoutS(cfg.pmta.replyTimeoutMs) * 1000);
     const s = mailwizzDeliveryServer({
       tenant: { slug: 'sos-expat', name: 'SOS-Expat' },
