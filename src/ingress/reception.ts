@@ -4,7 +4,7 @@ import type { AuthCache } from '../auth/password.js';
 import type { Gate } from '../gate/gate.js';
 import type { SuppressionCheck } from '../forward/dispatcher.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
-import { releaseGrant, type Grant } from '../ledger/grant.js';
+import { releaseGrant, reservationsOf, type Grant } from '../ledger/grant.js';
 import { Spool } from '../forward/spool.js';
 import { teeToFile } from '../forward/tee.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
@@ -115,6 +115,8 @@ export class Reception {
    */
   private async confirmGrants(tx: Transaction): Promise<void> {
     const lost = (g: Grant) => this.deps.ledger.lost?.(g.reservation) === true || (g.hourly !== null && this.deps.ledger.lost?.(g.hourly) === true);
+    // A store that cannot confirm them keeps the units as they are: the commit still counts what PowerMTA takes.
+    await this.deps.ledger.confirm?.(tx.granted.flatMap((g) => reservationsOf(g.grant))).catch(() => undefined);
     if (!tx.granted.some((g) => lost(g.grant))) return;
     const kept: Transaction['granted'] = [];
     for (const g of tx.granted) {

@@ -29,6 +29,8 @@ export interface LiveOptions {
 export class GuardedLedger implements QuotaLedger {
   private readonly held = new Map<string, Reservation>();
   private readonly lostIds = new Set<string>();
+  /** When the last renewal of everything held succeeded (daemon clock, ms). */
+  private renewedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly inner: QuotaLedger,
@@ -73,8 +75,30 @@ export class GuardedLedger implements QuotaLedger {
 
   /** Renews every reservation this process holds; returns how many were found lost. */
   async renewHeld(): Promise<number> {
-    if (!this.live || this.held.size === 0) return 0;
-    const lost = await this.inner.renew([...this.held.values()], this.live.now(), this.live.ttlMs());
+    if (!this.live) return 0;
+    const at = this.live.now().getTime();
+    if (this.held.size === 0) {
+      this.renewedAt = at;
+      return 0;
+    }
+    return this.markLost(await this.inner.renew([...this.held.values()], this.live.now(), this.live.ttlMs()), at);
+  }
+
+  /**
+   * Before a transaction's mail goes out: when the last renewal is older than
+   * half the TTL (the store was unreachable, or the timer starved), its own
+   * reservations are renewed now, so one swept meanwhile is found lost.
+   */
+  async confirm(rs: readonly Reservation[]): Promise<void> {
+    if (!this.live || rs.length === 0) return;
+    const at = this.live.now().getTime();
+    if (at - this.renewedAt < this.live.ttlMs() / 2) return;
+    const mine = rs.filter((r) => this.held.has(r.id));
+    if (mine.length) this.markLost(await this.inner.renew(mine, this.live.now(), this.live.ttlMs()), null);
+  }
+
+  private markLost(lost: string[], renewedAllAt: number | null): number {
+    if (renewedAllAt !== null) this.renewedAt = renewedAllAt;
     for (const id of lost) {
       const r = this.held.get(id);
       this.held.delete(id);

@@ -32,6 +32,8 @@ export interface QuotaLedger {
   renew(rs: readonly Reservation[], now: Date, ttlMs: number): Promise<string[]>;
   /** True when a reservation this process still holds was swept meanwhile (GuardedLedger tracks it). */
   lost?(r: Reservation): boolean;
+  /** Renews these reservations now if the regular renewal is overdue, so `lost` is current (GuardedLedger). */
+  confirm?(rs: readonly Reservation[]): Promise<void>;
   /** Release reservations whose expiry is past; returns how many. */
   sweep(now: Date): Promise<number>;
   /** Reservations still held (for the drain check and the API). */
