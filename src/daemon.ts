@@ -152,6 +152,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       await quota.stop();
       store.stop();
       log.info('daemon.stopped');
+      await log.flush();
     },
   };
 }

@@ -18,7 +18,7 @@ export function runDaemonCommand(argv: string[]): Promise<number> {
           },
           (err) => {
             daemon.log.error('daemon.stop_failed', { error: err as Error });
-            resolve(1);
+            void daemon.log.flush().then(() => resolve(1));
           },
         );
       };

@@ -34,6 +34,8 @@ export interface Transaction {
   granted: Array<{ rcpt: string; grant: Grant }>;
   deferred: string[];
   deferReason: string;
+  /** Lines about this transaction carry its tenant (and its SMTP session, when there is one). */
+  log: Logger;
 }
 
 export type Step<T> = { ok: true; value: T } | { ok: false; reply: Reply };
@@ -52,23 +54,33 @@ export interface ReceiveOutcome {
  * then the message streamed to PowerMTA and to disk, settled or spooled.
  */
 export class Reception {
+  private readonly tenantLogs = new Map<string, Logger>();
+
   constructor(private readonly deps: ReceptionDeps) {}
 
-  begin(tenant: TenantRecord, mailFrom: string): Step<Transaction> {
+  /** `log` already bound to the tenant (an SMTP session's after AUTH); else the tenant's own. */
+  begin(tenant: TenantRecord, mailFrom: string, log?: Logger): Step<Transaction> {
+    const txLog = log ?? this.tenantLog(tenant);
     const domain = mailFrom.split('@').pop()?.toLowerCase() ?? '';
     if (!tenant.domains.has(domain)) {
-      this.deps.log.warn('smtp.sender_refused', { tenant: tenant.slug, mailFrom });
+      txLog.warn('smtp.sender_refused', { mailFrom });
       this.deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
       return { ok: false, reply: replies.senderNotAllowed(domain) };
     }
-    return { ok: true, value: { tenant, mailFrom, granted: [], deferred: [], deferReason: '' } };
+    return { ok: true, value: { tenant, mailFrom, granted: [], deferred: [], deferReason: '', log: txLog } };
+  }
+
+  private tenantLog(tenant: TenantRecord): Logger {
+    let log = this.tenantLogs.get(tenant.slug);
+    if (!log) this.tenantLogs.set(tenant.slug, (log = this.deps.log.child({ tenant: tenant.slug })));
+    return log;
   }
 
   async addRecipient(tx: Transaction, rcpt: string): Promise<Reply | null> {
     const suppressed = this.deps.suppression?.check(tx.tenant.id, rcpt);
     if (suppressed) {
       this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '5xx' });
-      this.deps.log.info('smtp.rcpt_suppressed', { tenant: tx.tenant.slug, rcpt, reason: suppressed.reason });
+      tx.log.info('smtp.rcpt_suppressed', { rcpt, reason: suppressed.reason });
       return suppressed.reason === 'complaint' ? replies.suppressedComplaint(rcpt) : replies.suppressedBounce(rcpt, suppressed.reason);
     }
     const first = tx.granted[0];
@@ -78,7 +90,7 @@ export class Reception {
     } catch (err) {
       // The quota store is unreachable: fail closed. Nothing goes to PowerMTA without
       // a reservation; the message waits in the spool (still a 250 for MailWizz).
-      this.deps.log.error('gate.store_unavailable', { tenant: tx.tenant.slug, error: err as Error });
+      tx.log.error('gate.store_unavailable', { error: err as Error });
       tx.deferred.push(rcpt);
       tx.deferReason ||= `quota store unavailable (${(err as Error).message})`;
       return null;
@@ -91,7 +103,7 @@ export class Reception {
       // Checked here, while the client can still be told, not after it sent the body.
       const limit = this.deps.spool.overLimit(tx.tenant.id, 0, this.deps.spoolLimits(tx.tenant));
       if (limit) {
-        this.deps.log.error('spool.limit_reached', { tenant: tx.tenant.slug, limit });
+        tx.log.error('spool.limit_reached', { limit });
         this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '4xx' });
         return replies.spoolFull(tx.tenant.slug, limit);
       }
@@ -127,7 +139,7 @@ export class Reception {
       await releaseGrant(this.deps.ledger, g.grant);
       const ip = kept[0]?.grant.ip.address ?? g.grant.ip.address;
       const again = await this.deps.gate.reserve(tx.tenant, 1, ip).catch(() => null);
-      this.deps.log.warn('gate.reservation_renewed', { tenant: tx.tenant.slug, rcpt: g.rcpt, ip, reserved: again !== null });
+      tx.log.warn('gate.reservation_renewed', { rcpt: g.rcpt, ip, reserved: again !== null });
       if (again) kept.push({ rcpt: g.rcpt, grant: again });
       else {
         tx.deferred.push(g.rcpt);
@@ -141,7 +153,7 @@ export class Reception {
    * Receives the message: at once to PowerMTA (when it holds quota) and to a temp
    * file; then commits, releases or spools. `tooBig` is read after the stream ended.
    */
-  async receive(tx: Transaction, stream: Readable, opts: { session?: string; tooBig?: () => boolean; maxBytes?: number } = {}): Promise<ReceiveOutcome> {
+  async receive(tx: Transaction, stream: Readable, opts: { tooBig?: () => boolean; maxBytes?: number } = {}): Promise<ReceiveOutcome> {
     const deps = this.deps;
     await this.confirmGrants(tx);
     const arrivedAt = deps.clock.now();
@@ -162,7 +174,7 @@ export class Reception {
     } catch (err) {
       await fsp.rm(file, { force: true });
       await this.abort(tx);
-      deps.log.error('smtp.data_failed', { session: opts.session, tenant: tx.tenant.slug, error: err as Error });
+      tx.log.error('smtp.data_failed', { error: err as Error });
       return { reply: replies.localError(), result: null, messageId: null, size: 0 };
     }
     if (opts.tooBig?.()) {
@@ -175,7 +187,7 @@ export class Reception {
       // The stamper refused it too, so nothing reached PowerMTA: MailWizz hears why.
       await fsp.rm(file, { force: true });
       await this.abort(tx);
-      deps.log.warn('smtp.header_refused', { session: opts.session, tenant: tx.tenant.slug, problem: teed.headerProblem, messageId: teed.info?.messageId ?? null });
+      tx.log.warn('smtp.header_refused', { problem: teed.headerProblem, messageId: teed.info?.messageId ?? null });
       deps.metrics.smtpReplies.inc({ stage: 'data', class: '5xx' });
       return { reply: replies.badHeader(teed.headerProblem), result: null, messageId: teed.info?.messageId ?? null, size: teed.size };
     }
@@ -192,9 +204,7 @@ export class Reception {
     deps.metrics.messages.inc({ tenant: tx.tenant.slug, path: result.kind });
     for (const outcome of ['forwarded', 'spooled', 'refused'] as const)
       if (result[outcome]) deps.metrics.rcptOutcomes.inc({ tenant: tx.tenant.slug, outcome }, result[outcome]);
-    deps.log.info('smtp.message', {
-      session: opts.session,
-      tenant: tx.tenant.slug,
+    tx.log.info('smtp.message', {
       messageId,
       rcpts: [...granted.map((g) => g.rcpt), ...tx.deferred],
       size: teed.size,

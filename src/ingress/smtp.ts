@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import { useOwnEnhancedCodes } from './enhanced-codes.js';
 import { Reception, type ReceptionDeps, type Transaction } from './reception.js';
@@ -34,6 +35,9 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
   useOwnEnhancedCodes();
   const txs = new Map<string, Transaction>();
   const open = new Set<string>();
+  // Each session's lines carry its id, and its tenant once it has logged in.
+  const sessionLogs = new Map<string, Logger>();
+  const logOf = (session: SMTPServerSession) => sessionLogs.get(session.id) ?? deps.log.child({ session: session.id });
   let dataInFlight = 0;
   let idleWaiters: Array<() => void> = [];
   const dataDone = () => {
@@ -85,6 +89,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       // A connection accepted just before the listener closed: tell it to come back.
       if (stopped) return cb(fail(replies.shuttingDown()));
       open.add(session.id);
+      sessionLogs.set(session.id, deps.log.child({ session: session.id }));
       cb();
     },
 
@@ -95,15 +100,17 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       check.then(
         (ok) => {
           if (!ok || !user) {
-            deps.log.warn('smtp.auth_failed', { session: session.id, username, remote: session.remoteAddress });
+            logOf(session).warn('smtp.auth_failed', { username, remote: session.remoteAddress });
             deps.metrics.smtpReplies.inc({ stage: 'auth', class: '5xx' });
             return cb(fail(replies.badCredentials()));
           }
-          deps.log.debug('smtp.auth_ok', { session: session.id, username, tenant: user.tenant });
+          const log = logOf(session).child({ tenant: user.tenant });
+          sessionLogs.set(session.id, log);
+          log.debug('smtp.auth_ok', { username });
           cb(null, { user: { tenant: user.tenant, username } satisfies SessionUser });
         },
         (err) => {
-          deps.log.error('smtp.auth_error', { session: session.id, username, error: err as Error });
+          logOf(session).error('smtp.auth_error', { username, error: err as Error });
           cb(fail(replies.badCredentials()));
         },
       );
@@ -117,7 +124,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
           throw fail(replies.authRequired());
         }
-        const step = reception.begin(tenant, address.address);
+        const step = reception.begin(tenant, address.address, logOf(session));
         if (!step.ok) throw fail(step.reply);
         txs.set(session.id, step.value);
       })().then(() => cb(), cb);
@@ -143,7 +150,6 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           throw fail(replies.authRequired());
         }
         const { reply } = await reception.receive(tx, stream, {
-          session: session.id,
           tooBig: () => stream.sizeExceeded,
           maxBytes: cfg.maxMessageBytes,
         });
@@ -159,6 +165,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
 
     onClose(session) {
       open.delete(session.id);
+      sessionLogs.delete(session.id);
       void releaseTx(session.id);
     },
   });

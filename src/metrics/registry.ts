@@ -1,60 +1,51 @@
-// A small Prometheus text-format registry: counters, gauges computed at scrape
-// time, and one histogram type. Enough for the agent's handful of series
-// without another dependency.
+// The agent's Prometheus series on prom-client: its counters and histograms,
+// gauges read when /metrics is scraped, and Node's process metrics (event-loop
+// lag, heap, GC, open descriptors, CPU) that operators expect from any service.
+import * as prom from 'prom-client';
+
 type Labels = Record<string, string>;
 
-function key(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',');
+/**
+ * Label names are declared up front (prom-client refuses unknown ones). Labels
+ * are passed on in the declared order so a series always reads the same
+ * (`{path="forwarded",tenant="x"}`), whatever order a caller wrote them in.
+ */
+function ordered(names: readonly string[], labels: Labels): Labels {
+  const out: Labels = {};
+  for (const n of names) if (labels[n] !== undefined) out[n] = labels[n];
+  // An undeclared label is passed on too, for prom-client to refuse by name.
+  for (const n in labels) if (!(n in out)) out[n] = labels[n]!;
+  return out;
 }
 
 export class Counter {
-  private readonly values = new Map<string, number>();
+  private readonly metric: prom.Counter<string>;
   constructor(
+    register: prom.Registry,
     readonly name: string,
     readonly help: string,
-  ) {}
+    private readonly labelNames: readonly string[] = [],
+  ) {
+    this.metric = new prom.Counter({ name, help, labelNames, registers: [register] });
+  }
   inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(key(labels)) ?? 0;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [k, v] of this.values) lines.push(`${this.name}${k ? `{${k}}` : ''} ${v}`);
-    return lines.join('\n');
+    this.metric.inc(ordered(this.labelNames, labels), by);
   }
 }
 
 export class Histogram {
-  private readonly series = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  private readonly metric: prom.Histogram<string>;
   constructor(
+    register: prom.Registry,
     readonly name: string,
     readonly help: string,
-    readonly bounds: number[],
-  ) {}
-  observe(value: number, labels: Labels = {}): void {
-    const k = key(labels);
-    let s = this.series.get(k);
-    if (!s) this.series.set(k, (s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
-    for (let i = 0; i < this.bounds.length; i++) if (value <= this.bounds[i]!) s.buckets[i]!++;
-    s.sum += value;
-    s.count++;
+    buckets: number[],
+    private readonly labelNames: readonly string[] = [],
+  ) {
+    this.metric = new prom.Histogram({ name, help, buckets, labelNames, registers: [register] });
   }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [k, s] of this.series) {
-      const sep = k ? `${k},` : '';
-      this.bounds.forEach((b, i) => lines.push(`${this.name}_bucket{${sep}le="${b}"} ${s.buckets[i]}`));
-      lines.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
-      lines.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`);
-      lines.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
-    }
-    return lines.join('\n');
+  observe(value: number, labels: Labels = {}): void {
+    this.metric.observe(ordered(this.labelNames, labels), value);
   }
 }
 
@@ -63,48 +54,68 @@ export interface GaugeSample {
   value: number;
 }
 
-/** A gauge whose samples are read when /metrics is scraped. */
-export class Gauge {
+/**
+ * A gauge whose samples are read when /metrics is scraped (quota, spool, IP
+ * states). It speaks prom-client's collector shape (name, help, type, `get()`)
+ * rather than being a prom-client Gauge, because its label names are whatever
+ * the reader returns.
+ */
+class ScrapedGauge {
+  readonly type = 'gauge';
+  readonly aggregator = 'sum';
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly read: () => GaugeSample[] | Promise<GaugeSample[]>,
   ) {}
-  async render(): Promise<string> {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const s of await this.read()) {
-      const k = key(s.labels);
-      lines.push(`${this.name}${k ? `{${k}}` : ''} ${s.value}`);
-    }
-    return lines.join('\n');
+  async get() {
+    const samples = await this.read();
+    const values = samples.map((s) => ({ labels: ordered(Object.keys(s.labels).sort(), s.labels), value: s.value }));
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
 
 export class Metrics {
-  readonly smtpReplies = new Counter('pmta_agent_smtp_replies_total', 'SMTP replies to clients by stage and reply class');
-  readonly messages = new Counter('pmta_agent_messages_total', 'Messages received by tenant and path (forwarded, spooled, refused, spool-full)');
-  readonly recipients = new Counter('pmta_agent_recipients_forwarded_total', 'Recipients accepted by PowerMTA by tenant and IP');
-  readonly rcptOutcomes = new Counter(
+  readonly registry = new prom.Registry();
+  readonly smtpReplies = this.counter('pmta_agent_smtp_replies_total', 'SMTP replies to clients by stage and reply class', ['class', 'stage']);
+  readonly messages = this.counter('pmta_agent_messages_total', 'Messages received by tenant and path (forwarded, spooled, refused, spool-full)', ['path', 'tenant']);
+  readonly recipients = this.counter('pmta_agent_recipients_forwarded_total', 'Recipients accepted by PowerMTA by tenant and IP', ['ip', 'tenant']);
+  readonly rcptOutcomes = this.counter(
     'pmta_agent_recipients_total',
     'Recipients by tenant and outcome: forwarded (PowerMTA took them), spooled (wait), refused (PowerMTA 5xx), suppressed (dropped from the spool)',
+    ['outcome', 'tenant'],
   );
-  readonly pmtaErrors = new Counter('pmta_agent_pmta_errors_total', 'Hand-offs PowerMTA could not take (unreachable, timeout, 4xx) by kind');
-  readonly spoolEvents = new Counter('pmta_agent_spool_events_total', 'Spool events: queued, delivered, expired, refused');
-  readonly configApplies = new Counter('pmta_agent_config_applies_total', 'PowerMTA config applies by result');
-  readonly forwardSeconds = new Histogram('pmta_agent_forward_seconds', 'Time from end of DATA to PowerMTA answer on the fast path', [
+  readonly pmtaErrors = this.counter('pmta_agent_pmta_errors_total', 'Hand-offs PowerMTA could not take (unreachable, timeout, 4xx) by path (fast, dispatch)', ['path']);
+  readonly spoolEvents = this.counter('pmta_agent_spool_events_total', 'Spool events: queued, delivered, expired, refused', ['event']);
+  readonly configApplies = this.counter('pmta_agent_config_applies_total', 'PowerMTA config applies by result', ['result']);
+  readonly forwardSeconds = this.histogram('pmta_agent_forward_seconds', 'Time from end of DATA to PowerMTA answer on the fast path', [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
   ]);
-  private readonly gauges: Gauge[] = [];
 
-  gauge(name: string, help: string, read: () => GaugeSample[] | Promise<GaugeSample[]>): void {
-    this.gauges.push(new Gauge(name, help, read));
+  constructor() {
+    prom.collectDefaultMetrics({ register: this.registry });
   }
 
-  async render(): Promise<string> {
-    const parts = [this.smtpReplies, this.messages, this.recipients, this.rcptOutcomes, this.pmtaErrors, this.spoolEvents, this.configApplies, this.forwardSeconds].map((m) =>
-      m.render(),
-    );
-    for (const g of this.gauges) parts.push(await g.render());
-    return parts.join('\n') + '\n';
+  /** A counter another part of the agent owns (accounting, feedback): registered here so /metrics shows it. */
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    return new Counter(this.registry, name, help, labelNames);
+  }
+
+  histogram(name: string, help: string, buckets: number[], labelNames: readonly string[] = []): Histogram {
+    return new Histogram(this.registry, name, help, buckets, labelNames);
+  }
+
+  /** A gauge whose samples `read` returns at each scrape. */
+  gauge(name: string, help: string, read: () => GaugeSample[] | Promise<GaugeSample[]>): void {
+    this.registry.registerMetric(new ScrapedGauge(name, help, read) as unknown as prom.Metric);
+  }
+
+  /** The exposition in Prometheus text format 0.0.4. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }
