@@ -8,6 +8,7 @@ import { createAccountingTailer } from '../accounting/options.js';
 import { registryResolver } from '../accounting/resolve.js';
 import { recordAccepted } from '../accounting/stats.js';
 import type { Notifier } from '../alerts/notifier.js';
+import { registerIpHealthGauges } from '../metrics/gauges.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import { dayKey } from '../days.js';
 import type { PartContext } from './context.js';
@@ -54,6 +55,7 @@ export function accountingPart(
         )
       : null;
   tailer?.on('batch', afterBatch);
+  registerIpHealthGauges(ctx.metrics, { cfg: ctx.cfg, clock, db, registry });
   return {
     accepted(t, ip, n) {
       try {

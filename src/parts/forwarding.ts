@@ -10,6 +10,7 @@ import { HandoffJournal } from '../forward/journal.js';
 import { PmtaHealth } from '../forward/pmta-health.js';
 import { Settler, type SettlerDeps } from '../forward/settler.js';
 import { Spool } from '../forward/spool.js';
+import { registerForwardingGauges } from '../metrics/gauges.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import { dayKey } from '../days.js';
 import type { PartContext } from './context.js';
@@ -85,6 +86,7 @@ export async function forwardingPart(
   metrics.gauge('pmta_agent_spool_messages', 'Messages waiting in the deferred spool per tenant', () =>
     registry.tenants().map((t) => ({ labels: { tenant: t.slug }, value: spool.size(t.id) })),
   );
+  registerForwardingGauges(metrics, { clock, registry, spool, pmtaHealth: health });
   return {
     spool,
     forwarder,
