@@ -1,7 +1,6 @@
 // One JSON object per line on stdout: journald keeps each line as one entry and
-// `jq` reads them. Lines go through pino, whose destination buffers while a
-// write is in flight and writes the next batch in one syscall: a synchronous
-// write per line was ~9% of the agent's CPU under relay load (issue 17).
+// `jq` reads them. Lines are built by pino and written asynchronously, a turn's
+// lines at a time, instead of one synchronous write per line (issue 17).
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -20,13 +19,15 @@ export interface Logger {
 }
 
 /**
- * Field names whose values never reach a log line, at the top or nested up to
- * two levels (`{ user: { password } }`, `{ request: { headers: { authorization } } }`).
- * Callers do not pass secrets; this is the net under a mistake.
+ * Where secrets could sit in a line: these field names at the top, and inside
+ * the objects that could carry them (a config section, request headers).
+ * Callers do not pass secrets; this is the net under a mistake. Paths are
+ * spelled out: a wildcard path (`*.password`) costs ten times the whole line.
  */
 const SECRET_FIELDS = ['password', 'pass', 'passwordHash', 'token', 'apiToken', 'botToken', 'secret', 'key', 'privateKey', 'apiKey', 'authorization', 'cookie'];
+const HOLDERS = ['user', 'auth', 'headers', 'request.headers', 'config', 'api', 'smtp', 'tls', 'dkim', 'store', 'redis', 'alerts', 'telegram', 'webhook', 'options'];
 export const REDACTED = '[redacted]';
-export const redactPaths = SECRET_FIELDS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+export const redactPaths = [...SECRET_FIELDS, ...HOLDERS.flatMap((h) => SECRET_FIELDS.map((k) => `${h}.${k}`))];
 
 export interface LoggerOptions {
   level?: Level;
@@ -34,16 +35,27 @@ export interface LoggerOptions {
   write?: (line: string) => void;
   now?: () => Date;
   /**
-   * Bytes the stdout destination gathers before it writes (0: write as soon as
-   * no write is in flight). Only for the benchmark; the daemon uses the default.
+   * How lines reach stdout. 'turn' (the daemon's): the lines of one event-loop
+   * turn are joined and written once when the turn ends. 'pino-async': pino's
+   * asynchronous destination fed line by line; only bench/log-cost.ts uses it, to compare.
    */
-  minLength?: number;
+  stdout?: 'turn' | 'pino-async';
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const now = opts.now ?? (() => new Date());
-  const stdout = opts.write ? null : pino.destination({ dest: 1, sync: false, minLength: opts.minLength ?? 0 });
-  const destination: DestinationStream = stdout ?? lineWriter(opts.write!);
+  let destination: DestinationStream;
+  let flush = () => Promise.resolve();
+  if (opts.write) destination = lineWriter(opts.write);
+  else if (opts.stdout === 'pino-async') {
+    const sonic = pino.destination({ dest: 1, sync: false });
+    destination = sonic;
+    flush = () => new Promise((resolve) => sonic.flush(() => resolve()));
+  } else {
+    const turn = new TurnWriter(pino.destination({ dest: 1, sync: true }));
+    destination = turn;
+    flush = () => Promise.resolve(turn.drain());
+  }
   const root = pino(
     {
       level: opts.level ?? 'info',
@@ -56,7 +68,6 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     },
     destination,
   );
-  const flush = stdout ? () => flushStdout(stdout) : () => Promise.resolve();
   return wrap(root, flush);
 }
 
@@ -71,21 +82,45 @@ function wrap(p: PinoLogger, flush: () => Promise<void>): Logger {
   };
 }
 
-type SonicBoom = ReturnType<typeof pino.destination>;
-
 /**
- * Waits for the write in flight (it is on libuv's thread pool), then writes the
- * rest synchronously, so lines reach the descriptor in order. pino itself also
- * writes the buffer synchronously on process exit; a SIGKILL loses at most the
- * lines gathered during one write in flight.
+ * The lines logged during one event-loop turn, written to stdout as one string
+ * when the turn ends: a log call never writes, and a busy turn costs one write
+ * instead of one per line. Measured in bench/log-cost.ts against a write per
+ * line and against pino's asynchronous destination, which appends each line to
+ * a growing string and measures that string on every call (more CPU per line
+ * than the synchronous write it would replace), and whose writes queue on
+ * libuv's thread pool behind the spool's fsyncs.
+ * The write itself is synchronous (sonic-boom, which retries EAGAIN and short
+ * writes), so nothing is ever in flight: on exit (a clean stop, a crash) the
+ * pending lines are written; a SIGKILL loses the lines of the turn it lands in.
  */
-async function flushStdout(dest: SonicBoom): Promise<void> {
-  if ((dest as unknown as { _writing: boolean })._writing) await new Promise((resolve) => dest.once('drain', resolve));
-  try {
-    dest.flushSync();
-  } catch {
-    // Destroyed (stdout closed, EPIPE): there is nowhere left to write.
+class TurnWriter implements DestinationStream {
+  private lines: string[] = [];
+  private scheduled = false;
+
+  constructor(private readonly sink: ReturnType<typeof pino.destination>) {
+    process.on('exit', this.drain);
   }
+
+  write(line: string): void {
+    this.lines.push(line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+  }
+
+  readonly drain = (): void => {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const chunk = this.lines.join('');
+    this.lines = [];
+    try {
+      this.sink.write(chunk);
+    } catch {
+      // stdout is gone (closed, EPIPE): there is nowhere left to write.
+    }
+  };
 }
 
 function lineWriter(write: (line: string) => void): DestinationStream {
