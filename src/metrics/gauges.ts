@@ -21,8 +21,9 @@ export function ipStateSamples(tenants: readonly TenantRecord[]): GaugeSample[] 
 /** Age of the oldest message waiting per tenant (0 when none waits): a growing age means the spool is not draining. */
 export function spoolAgeSamples(tenants: readonly TenantRecord[], spool: Pick<Spool, 'queue'>, now: Date): GaugeSample[] {
   return tenants.map((t) => {
-    const oldest = spool.queue(t.slug)[0];
-    const age = oldest ? Math.max(0, (now.getTime() - Date.parse(oldest.meta.arrivedAt)) / 1000) : 0;
+    let oldest = Infinity;
+    for (const e of spool.queue(t.id)) oldest = Math.min(oldest, Date.parse(e.meta.arrivedAt));
+    const age = Number.isFinite(oldest) ? Math.max(0, (now.getTime() - oldest) / 1000) : 0;
     return { labels: { tenant: t.slug }, value: age };
   });
 }
@@ -64,7 +65,7 @@ export function registerForwardingGauges(
     spoolAgeSamples(tenants(), src.spool, src.clock.now()),
   );
   metrics.gauge('pmta_agent_spool_bytes', 'Bytes waiting in the deferred spool per tenant', () =>
-    tenants().map((t) => ({ labels: { tenant: t.slug }, value: src.spool.bytesOf(t.slug) })),
+    tenants().map((t) => ({ labels: { tenant: t.slug }, value: src.spool.bytesOf(t.id) })),
   );
 }
 
