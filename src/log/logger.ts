@@ -52,7 +52,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     destination = sonic;
     flush = () => new Promise((resolve) => sonic.flush(() => resolve()));
   } else {
-    const turn = new TurnWriter(pino.destination({ dest: 1, sync: true }));
+    const turn = (stdoutTurn ??= new TurnWriter(pino.destination({ dest: 1, sync: true })));
     destination = turn;
     flush = () => Promise.resolve(turn.drain());
   }
@@ -122,6 +122,9 @@ class TurnWriter implements DestinationStream {
     }
   };
 }
+
+/** One per process: every stdout logger shares it, so their lines keep their order and one exit handler writes what is left. */
+let stdoutTurn: TurnWriter | null = null;
 
 function lineWriter(write: (line: string) => void): DestinationStream {
   return { write: (s: string) => write(s.endsWith('\n') ? s.slice(0, -1) : s) };
