@@ -27,6 +27,7 @@ import type { TenantAdmin } from './tenants/admin.js';
 import type { Registry } from './tenants/registry.js';
 import { systemClock, type Clock } from './types.js';
 import type { WarmupRunner } from './warmup/runner.js';
+import { disabledStatus, logSyncReport } from './tenants/sync.js';
 
 export interface DaemonOptions {
   clock?: Clock;
@@ -68,6 +69,8 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   const feedback = feedbackPart(ctx, store);
   const accounting = accountingPart(ctx, store, { notifier, feedbackTenants: feedback.enabled });
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });
+  const spooled = (tenantId: number) => forwarding.spool.size(tenantId);
+  logSyncReport(store.initialSync, log, spooled);
   const smtp = ingressPart(ctx, store, quota, forwarding);
   const { ingress } = smtp;
   const pmtaConfig = pmtaConfigPart(ctx, store, { notifier });
@@ -83,7 +86,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     pmtaConfig: pmtaConfig.service,
     effects: accounting.effects,
     afterBatch: accounting.afterBatch,
-    statusParts: [pmtaConfig.status, feedback.status, accounting.status],
+    statusParts: [pmtaConfig.status, feedback.status, accounting.status, () => disabledStatus(store.db, spooled)],
   });
   const smtpAddress = await ingress.listen();
   forwarding.start();
@@ -106,7 +109,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     },
     async reload(next: Config) {
       const restartNeeded = keysNeedingRestart(cfg, next);
-      await store.syncTenants(next);
+      logSyncReport(await store.syncTenants(next), log, spooled);
       cfg = next;
       for (const part of [store, quota, forwarding, smtp, pmtaConfig, warmup]) part.reload(next);
       log.info('config.reloaded', { tenants: store.registry.tenants().map((t) => t.slug) });

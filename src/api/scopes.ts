@@ -40,6 +40,7 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'GET /api/v2/tenants/:tenant': { scope: 'read', tenant: t },
   'PATCH /api/v2/tenants/:tenant': { scope: 'admin', tenant: t },
   'PUT /api/v2/tenants/:tenant/users': { scope: 'admin', tenant: t },
+  'DELETE /api/v2/tenants/:tenant/users/:username': { scope: 'admin', tenant: t },
   'POST /api/v2/tenants/:tenant/domains': { scope: 'admin', tenant: t },
   'DELETE /api/v2/tenants/:tenant/domains/:domain': { scope: 'admin', tenant: t },
   'POST /api/v2/tenants/:tenant/ips': { scope: 'admin', tenant: t },

@@ -3,7 +3,7 @@ import { runCheckConfig } from './check-config.js';
 import { runHashPassword } from './hash-password.js';
 import { runDaemonCommand } from './run.js';
 import { runDemo } from './demo.js';
-import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus, runSuppression } from './ops.js';
+import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus, runSuppression, runUser } from './ops.js';
 import { runSimCommand } from '../sim/cli.js';
 import { runPmtaLint } from './pmta-lint.js';
 import { runToken } from './token.js';
@@ -29,6 +29,8 @@ $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scr
   pmta-agent add-domain --tenant T --domain D --ip A [--hostname H]
   pmta-agent ip pause|resume|retire <ip> --reason TEXT
   pmta-agent ip list
+  pmta-agent ip warmup <ip> --day N | --start YYYY-MM-DD [--hold-until D]
+  pmta-agent user delete <tenant> <username>
   pmta-agent suppression add|remove <tenant> <email> | list <tenant>
   pmta-agent pmta render|apply            the PowerMTA config the agent owns
   pmta-agent pmta lint [FILE...]          check a PowerMTA config against the guide (no agent needed with FILE)
@@ -51,6 +53,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   pmta: (argv) => (argv[0] === 'lint' ? runPmtaLint(argv.slice(1)) : runPmta(argv)),
   forecast: runForecast,
   suppression: runSuppression,
+  user: runUser,
   demo: runDemo,
 };
 

@@ -86,14 +86,29 @@ export const runAddDomain = command(
 );
 
 export const runIp = command(
-  'Usage: pmta-agent ip pause|resume|retire <ip> --reason TEXT [--json]\n       pmta-agent ip list [--json]\n',
-  { reason: { type: 'string' } },
+  'Usage: pmta-agent ip pause|resume|retire <ip> --reason TEXT [--json]\n       pmta-agent ip list [--json]\n' +
+    '       pmta-agent ip warmup <ip> --day N | --start YYYY-MM-DD [--hold-until YYYY-MM-DD] [--json]\n' +
+    '         sets the IP\'s warmup position (audited); the config file\'s warmupStart only seeds a new IP\n',
+  { reason: { type: 'string' }, day: { type: 'string' }, start: { type: 'string' }, 'hold-until': { type: 'string' } },
   async (api, [action, ip], v) => {
+    if (action === 'warmup') {
+      const body: Record<string, unknown> = {};
+      if (v.day !== undefined) {
+        const d = Number(v.day);
+        if (!Number.isInteger(d) || d < 1) throw new UsageError('--day must be an integer >= 1');
+        body.day = d;
+      }
+      if (v.start !== undefined) body.start = v.start;
+      if (v['hold-until'] !== undefined) body.hold_until = v['hold-until'];
+      if (Object.keys(body).length === 0) throw new UsageError('ip warmup needs --day, --start or --hold-until');
+      const r = await api.post(`/api/v2/ips/${encodeURIComponent(need(ip, 'ip'))}/warmup`, body);
+      return { json: r, text: `${r.ip}: warmup day ${r.warmup_day} (start ${r.warmup_start})${r.hold_until ? `, held until ${r.hold_until}` : ''}\n` };
+    }
     if (action === 'list') {
       const r = await api.get('/api/v2/ips');
       return { json: r, text: table(['IP', 'TENANT', 'STATE', 'WARMUP START', 'VMTA'], r.ips.map((i: any) => [i.address, i.tenant, i.state, i.warmup_start, i.vmta])) };
     }
-    if (action !== 'pause' && action !== 'resume' && action !== 'retire') throw new UsageError('ip needs pause, resume, retire or list');
+    if (action !== 'pause' && action !== 'resume' && action !== 'retire') throw new UsageError('ip needs pause, resume, retire, warmup or list');
     const r = await api.post(`/api/v2/ips/${encodeURIComponent(need(ip, 'ip'))}/${action}`, { reason: need(v.reason as string | undefined, '--reason') });
     return { json: r, text: r.changed ? `${r.ip}: ${r.previous} -> ${r.state}\n` : `${r.ip}: already ${r.state}\n` };
   },
@@ -165,5 +180,15 @@ export const runSuppression = command(
       return { json: r, text: `removed ${r.email}\n` };
     }
     throw new UsageError('suppression needs add, remove or list');
+  },
+);
+
+export const runUser = command(
+  'Usage: pmta-agent user delete <tenant> <username> [--json]\n  delete  revoke an SMTP user: its next AUTH fails and its open sessions end at their next command\n',
+  {},
+  async (api, [action, tenant, username]) => {
+    if (action !== 'delete') throw new UsageError('user needs delete');
+    const r = await api.del(`/api/v2/tenants/${encodeURIComponent(need(tenant, 'tenant'))}/users/${encodeURIComponent(need(username, 'username'))}`);
+    return { json: r, text: `deleted ${r.username}\n${r.warning ? `warning: ${r.warning}\n` : ''}` };
   },
 );

@@ -20,6 +20,8 @@ export const replies = {
   badHeader: (problem: string): Reply => ({ code: 554, text: `5.6.0 Message refused: ${problem}` }),
   tooBig: (max: number): Reply => ({ code: 552, text: `5.3.4 Message exceeds the size limit of ${max} bytes` }),
   localError: (): Reply => ({ code: 451, text: '4.3.0 Local error while receiving the message; try again' }),
+  // 421 closes the session (RFC 5321 §3.8); the client reconnects and its AUTH then gets 535.
+  credentialsRevoked: (): Reply => ({ code: 421, text: '4.7.0 Credentials revoked or changed; closing the session' }),
   shuttingDown: (): Reply => ({ code: 421, text: '4.3.2 Service shutting down, try again later' }),
   queued: (id: string, why: string): Reply => ({ code: 250, text: `2.0.0 Queued as ${id}: ${why}; it will be sent as soon as possible` }),
   forwarded: (pmtaResponse: string): Reply => ({ code: 250, text: relayText(pmtaResponse, '2.0.0') }),

@@ -12,6 +12,8 @@ export type IngressDeps = ReceptionDeps;
 interface SessionUser {
   tenant: string;
   username: string;
+  /** The hash the session authenticated against: a reset password ends the session too. */
+  passwordHash: string;
 }
 
 export interface Ingress {
@@ -62,6 +64,17 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     return user ? deps.registry.tenant(user.tenant) : undefined;
   };
 
+  /** A session whose user was deleted, moved or given a new password since its AUTH: it ends at this command. */
+  const revoked = (session: SMTPServerSession): boolean => {
+    const user = session.user as SessionUser | undefined;
+    if (!user) return false;
+    const now = deps.registry.user(user.username);
+    if (now && now.tenant === user.tenant && now.passwordHash === user.passwordHash) return false;
+    deps.log.warn('smtp.session_revoked', { session: session.id, username: user.username, tenant: user.tenant });
+    deps.metrics.smtpReplies.inc({ stage: 'auth', class: '4xx' });
+    return true;
+  };
+
   let stopped = false;
   const tls = cfg.tls.key && cfg.tls.cert ? { key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) } : null;
 
@@ -107,7 +120,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
           const log = logOf(session).child({ tenant: user.tenant });
           sessionLogs.set(session.id, log);
           log.debug('smtp.auth_ok', { username });
-          cb(null, { user: { tenant: user.tenant, username } satisfies SessionUser });
+          cb(null, { user: { tenant: user.tenant, username, passwordHash: user.passwordHash } satisfies SessionUser });
         },
         (err) => {
           logOf(session).error('smtp.auth_error', { username, error: err as Error });
@@ -119,6 +132,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     onMailFrom(address, session, cb) {
       (async () => {
         await releaseTx(session.id); // a transaction abandoned with RSET or a new MAIL
+        if (revoked(session)) throw fail(replies.credentialsRevoked());
         const tenant = tenantOf(session);
         if (!tenant) {
           deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
@@ -132,6 +146,10 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
 
     onRcptTo(address, session, cb) {
       (async () => {
+        if (revoked(session)) {
+          await releaseTx(session.id);
+          throw fail(replies.credentialsRevoked());
+        }
         const tx = txs.get(session.id);
         if (!tx) throw fail(replies.authRequired());
         const refusal = await reception.addRecipient(tx, address.address);
@@ -142,12 +160,14 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     onData(stream, session, cb) {
       dataInFlight++;
       (async (): Promise<string> => {
+        const cut = revoked(session);
+        if (cut) await releaseTx(session.id);
         const tx = txs.get(session.id);
         txs.delete(session.id);
         if (!tx) {
           stream.resume();
           await new Promise((r) => stream.once('end', r));
-          throw fail(replies.authRequired());
+          throw fail(cut ? replies.credentialsRevoked() : replies.authRequired());
         }
         const { reply } = await reception.receive(tx, stream, {
           tooBig: () => stream.sizeExceeded,

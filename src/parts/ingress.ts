@@ -24,6 +24,8 @@ export function ingressPart(
 ): IngressPart {
   const cfg = ctx.cfg();
   const authCache = new AuthCache(cfg.smtp.authCacheTtlMs);
+  // A deleted user or a reset password must stop working now, not when its cache entry ages out.
+  store.admin.onChange((kind) => kind === 'user' && authCache.clear());
   const ingress = createIngress(cfg.smtp, {
     registry: store.registry,
     gate: quota.gate,

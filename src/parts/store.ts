@@ -7,7 +7,7 @@ import { openDb, type Db } from '../store/db.js';
 import { TemplateStore } from '../templates/store.js';
 import { TenantAdmin } from '../tenants/admin.js';
 import { Registry } from '../tenants/registry.js';
-import { syncTenantsFromConfig } from '../tenants/sync.js';
+import { syncTenantsFromConfig, type SyncReport } from '../tenants/sync.js';
 import { dayKey } from '../days.js';
 import type { PartContext } from './context.js';
 
@@ -17,8 +17,10 @@ export interface StorePart {
   admin: TenantAdmin;
   suppression: SuppressionStore;
   templates: TemplateStore;
+  /** What the sync at start did that a person must hear about (logged once the spool is known). */
+  initialSync: SyncReport;
   /** Writes the tenants, users and IPs of `next` to the store; on SIGHUP this runs before the new config is taken. */
-  syncTenants(next: Config): Promise<void>;
+  syncTenants(next: Config): Promise<SyncReport>;
   reload(next: Config): void;
   stop(): void;
 }
@@ -27,8 +29,8 @@ export async function storePart(ctx: PartContext): Promise<StorePart> {
   const { clock } = ctx;
   const cfg = ctx.cfg();
   const db = openDb(sqlitePathOf(cfg));
-  const syncTenants = (next: Config) => syncTenantsFromConfig(db, next, dayKey(clock.now(), next.warmup.timezone));
-  await syncTenants(cfg);
+  const syncTenants = (next: Config) => syncTenantsFromConfig(db, next, dayKey(clock.now(), next.warmup.timezone), clock.now());
+  const initialSync = await syncTenants(cfg);
   const registry = new Registry(db, spoolLimitsByTenant(cfg));
   return {
     db,
@@ -36,6 +38,7 @@ export async function storePart(ctx: PartContext): Promise<StorePart> {
     admin: new TenantAdmin(db, registry, clock, () => ctx.cfg().warmup.timezone),
     suppression: new SuppressionStore(db, clock),
     templates: new TemplateStore(db, clock),
+    initialSync,
     syncTenants,
     reload(next) {
       registry.setSpoolLimits(spoolLimitsByTenant(next));

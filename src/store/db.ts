@@ -184,6 +184,29 @@ const MIGRATIONS: string[] = [
   CREATE INDEX handoffs_unsettled ON handoffs(id) WHERE settled = 0;
   CREATE INDEX handoffs_created ON handoffs(created_at);
   `,
+  `
+  -- The config file is the truth for what it declares, the store for the rest.
+  -- origin: 'config' rows follow the file (removed, or for tenants and IPs disabled,
+  -- once it stops declaring them); 'api' rows were made by an operator and survive a reload.
+  ALTER TABLE tenants ADD COLUMN origin TEXT NOT NULL DEFAULT 'config';
+  ALTER TABLE tenants ADD COLUMN disabled_at TEXT;
+  ALTER TABLE smtp_users ADD COLUMN origin TEXT NOT NULL DEFAULT 'config';
+  -- 'api': the hash was set by an operator and the file's password never overwrites it
+  ALTER TABLE smtp_users ADD COLUMN hash_source TEXT NOT NULL DEFAULT 'config';
+  ALTER TABLE domains ADD COLUMN origin TEXT NOT NULL DEFAULT 'config';
+  ALTER TABLE ips ADD COLUMN origin TEXT NOT NULL DEFAULT 'config';
+  ALTER TABLE ips ADD COLUMN disabled_at TEXT;
+  -- the warmupStart the file last declared: it seeds a new IP only; a change is reported, not applied
+  ALTER TABLE ips ADD COLUMN config_warmup_start TEXT;
+  -- who set the current state (health-guard, config, warmup, shared-store or an operator)
+  ALTER TABLE ips ADD COLUMN state_by TEXT;
+  UPDATE ips SET origin = 'api' WHERE config_state IS NULL;
+  UPDATE tenants SET origin = 'api' WHERE 'tenant:' || slug IN (SELECT subject FROM audit_log WHERE action = 'tenant.create');
+  UPDATE smtp_users SET origin = 'api', hash_source = 'api'
+    WHERE username IN (SELECT json_extract(detail, '$.username') FROM audit_log WHERE action = 'user.set');
+  UPDATE domains SET origin = 'api' WHERE domain IN (SELECT json_extract(detail, '$.domain') FROM audit_log WHERE action = 'domain.add');
+  UPDATE ips SET state_by = (SELECT actor FROM audit_log WHERE subject = 'ip:' || ips.address AND action LIKE 'ip.%' ORDER BY id DESC LIMIT 1);
+  `,
 ];
 
 export function openDb(file: string): Db {

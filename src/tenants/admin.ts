@@ -3,7 +3,19 @@ import type { Clock, IpState } from '../types.js';
 import { hashPassword } from '../auth/password.js';
 import { dayKey } from '../days.js';
 import { ConflictError, NotFoundError } from './errors.js';
+import { ipTransition } from './transitions.js';
 import type { Registry, TenantRecord } from './registry.js';
+
+/** One audit entry; callers run it inside the transaction of the change it explains. */
+export function writeAudit(db: Db, at: string, actor: string, action: string, subject: string, detail: unknown): void {
+  db.prepare('INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)').run(
+    at,
+    actor,
+    action,
+    subject,
+    detail === undefined ? null : JSON.stringify(detail),
+  );
+}
 
 export type ChangeKind = 'tenant' | 'domain' | 'ip' | 'user';
 
@@ -42,15 +54,20 @@ export class TenantAdmin {
   }
 
   /** A state another agent set (shared store): applied here without publishing it back. */
-  applySharedState(address: string, state: IpState, at: string, reason: string): boolean {
-    const row = this.db.prepare('SELECT state, updated_at FROM ips WHERE address = ?').get(address) as { state: IpState; updated_at: string } | undefined;
-    if (!row || row.state === state || row.updated_at >= at) return false;
+  applySharedState(address: string, state: IpState, at: string, reason: string): { applied: true } | { applied: false; refused?: string } {
+    const row = this.db.prepare('SELECT state, state_by, updated_at FROM ips WHERE address = ?').get(address) as
+      | { state: IpState; state_by: string | null; updated_at: string }
+      | undefined;
+    // The newer change wins, by when it was made (updated_at is a change time, never a start time).
+    if (!row || row.state === state || row.updated_at >= at) return { applied: false };
+    const t = ipTransition({ state: row.state, by: row.state_by }, state, 'shared-store');
+    if (!t.ok) return { applied: false, refused: t.reason };
     this.db.transaction(() => {
-      this.db.prepare('UPDATE ips SET state = ?, state_reason = ?, updated_at = ? WHERE address = ?').run(state, reason, at, address);
-      this.audit('shared-store', `ip.${state}`, `ip:${address}`, { from: row.state, to: state, reason });
+      this.db.prepare("UPDATE ips SET state = ?, state_reason = ?, state_by = 'shared-store', updated_at = ? WHERE address = ?").run(state, reason, at, address);
+      this.audit('shared-store', `ip.${state}`, `ip:${address}`, { from: row.state, to: state, reason, changedAt: at });
     })();
     this.changed('ip');
-    return true;
+    return { applied: true };
   }
 
   private now(): string {
@@ -58,9 +75,7 @@ export class TenantAdmin {
   }
 
   private audit(actor: string, action: string, subject: string, detail: unknown): void {
-    this.db
-      .prepare('INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)')
-      .run(this.now(), actor, action, subject, detail === undefined ? null : JSON.stringify(detail));
+    writeAudit(this.db, this.now(), actor, action, subject, detail);
   }
 
   tenantOrThrow(ref: string | number): TenantRecord {
@@ -70,10 +85,15 @@ export class TenantAdmin {
   }
 
   createTenant(actor: string, input: { id?: number | undefined; slug: string; name: string }): TenantRecord {
-    if (this.registry.tenant(input.slug)) throw new ConflictError(`tenant ${input.slug} exists`, 'slug');
-    if (input.id !== undefined && this.registry.tenant(input.id)) throw new ConflictError(`tenant id ${input.id} exists`, 'id');
+    const stored = (field: 'slug' | 'id', v: unknown) =>
+      this.db.prepare(`SELECT disabled_at FROM tenants WHERE ${field} = ?`).get(v) as { disabled_at: string | null } | undefined;
+    const why = (row: { disabled_at: string | null }) => (row.disabled_at ? ' (disabled: the config file no longer declares it)' : '');
+    const bySlug = stored('slug', input.slug);
+    if (bySlug) throw new ConflictError(`tenant ${input.slug} exists${why(bySlug)}`, 'slug');
+    const byId = input.id !== undefined ? stored('id', input.id) : undefined;
+    if (byId) throw new ConflictError(`tenant id ${input.id} exists${why(byId)}`, 'id');
     this.db.transaction(() => {
-      const r = this.db.prepare('INSERT INTO tenants (id, slug, name) VALUES (?, ?, ?)').run(input.id ?? null, input.slug, input.name);
+      const r = this.db.prepare("INSERT INTO tenants (id, slug, name, origin) VALUES (?, ?, ?, 'api')").run(input.id ?? null, input.slug, input.name);
       this.audit(actor, 'tenant.create', `tenant:${input.slug}`, { id: Number(r.lastInsertRowid), name: input.name });
     })();
     this.changed('tenant');
@@ -98,12 +118,26 @@ export class TenantAdmin {
     this.db.transaction(() => {
       this.db
         .prepare(
-          'INSERT INTO smtp_users (username, tenant_id, password_hash) VALUES (?, ?, ?) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash',
+          `INSERT INTO smtp_users (username, tenant_id, password_hash, origin, hash_source) VALUES (?, ?, ?, 'api', 'api')
+           ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, hash_source = 'api'`,
         )
         .run(input.username, t.id, hash);
       this.audit(actor, 'user.set', `tenant:${t.slug}`, { username: input.username });
     })();
     this.changed('user');
+  }
+
+  /** Revokes an SMTP user: its next AUTH fails and its open sessions end at their next command. */
+  removeUser(actor: string, ref: string, username: string): { declaredInConfig: boolean } {
+    const t = this.tenantOrThrow(ref);
+    const row = this.db.prepare('SELECT origin FROM smtp_users WHERE username = ? AND tenant_id = ?').get(username, t.id) as { origin: string } | undefined;
+    if (!row) throw new NotFoundError('user', username);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM smtp_users WHERE username = ?').run(username);
+      this.audit(actor, 'user.remove', `tenant:${t.slug}`, { username });
+    })();
+    this.changed('user');
+    return { declaredInConfig: row.origin === 'config' };
   }
 
   addDomain(actor: string, ref: string, domain: string): void {
@@ -113,7 +147,7 @@ export class TenantAdmin {
     if (owner && owner.tenant_id !== t.id) throw new ConflictError(`domain ${d} belongs to another tenant`, 'domain');
     if (owner) return;
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO domains (domain, tenant_id) VALUES (?, ?)').run(d, t.id);
+      this.db.prepare("INSERT INTO domains (domain, tenant_id, origin) VALUES (?, ?, 'api')").run(d, t.id);
       this.audit(actor, 'domain.add', `tenant:${t.slug}`, { domain: d });
     })();
     this.changed('domain');
@@ -133,23 +167,25 @@ export class TenantAdmin {
     input: { address: string; hostname: string; state?: IpState | undefined; warmupStart?: string | undefined },
   ): void {
     const t = this.tenantOrThrow(ref);
-    const existing = this.db.prepare('SELECT tenant_id FROM ips WHERE address = ?').get(input.address) as { tenant_id: number } | undefined;
-    if (existing) throw new ConflictError(`IP ${input.address} already belongs to a tenant`, 'address');
+    const existing = this.db.prepare('SELECT disabled_at FROM ips WHERE address = ?').get(input.address) as { disabled_at: string | null } | undefined;
+    if (existing) {
+      throw new ConflictError(`IP ${input.address} already belongs to a tenant${existing.disabled_at ? ' (disabled: the config file no longer declares it)' : ''}`, 'address');
+    }
     const start = input.warmupStart ?? dayKey(this.clock.now(), this.timeZone());
     this.db.transaction(() => {
       this.db
         .prepare(
-          'INSERT INTO ips (address, tenant_id, hostname, state, warmup_start, config_state, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?)',
+          "INSERT INTO ips (address, tenant_id, hostname, state, warmup_start, config_state, origin, state_by, updated_at) VALUES (?, ?, ?, ?, ?, NULL, 'api', ?, ?)",
         )
-        .run(input.address, t.id, input.hostname, input.state ?? 'warming', start, this.now());
+        .run(input.address, t.id, input.hostname, input.state ?? 'warming', start, actor, this.now());
       this.audit(actor, 'ip.add', `ip:${input.address}`, { tenant: t.slug, hostname: input.hostname, warmupStart: start });
     })();
     this.changed('ip');
   }
 
-  private ipRow(address: string): { address: string; tenant_id: number; state: IpState } {
-    const row = this.db.prepare('SELECT address, tenant_id, state FROM ips WHERE address = ?').get(address) as
-      | { address: string; tenant_id: number; state: IpState }
+  private ipRow(address: string): { address: string; tenant_id: number; state: IpState; state_by: string | null; warmup_start: string; hold_until: string | null } {
+    const row = this.db.prepare('SELECT address, tenant_id, state, state_by, warmup_start, hold_until FROM ips WHERE address = ? AND disabled_at IS NULL').get(address) as
+      | { address: string; tenant_id: number; state: IpState; state_by: string | null; warmup_start: string; hold_until: string | null }
       | undefined;
     if (!row) throw new NotFoundError('ip', address);
     return row;
@@ -169,10 +205,11 @@ export class TenantAdmin {
   /** pause / resume / retire. Resuming returns a paused IP to warming or active by its warmup. */
   setIpState(actor: string, address: string, state: IpState, reason: string): { from: IpState; to: IpState } {
     const row = this.ipRow(address);
-    if (row.state === 'retired' && state !== 'retired') throw new ConflictError(`IP ${address} is retired`, 'state');
+    const t = ipTransition({ state: row.state, by: row.state_by }, state, actor === 'health-guard' ? 'health-guard' : 'operator');
+    if (!t.ok) throw new ConflictError(`IP ${address}: ${t.reason}`, 'state');
     const at = this.now();
     this.db.transaction(() => {
-      this.db.prepare('UPDATE ips SET state = ?, state_reason = ?, updated_at = ? WHERE address = ?').run(state, reason, at, address);
+      this.db.prepare('UPDATE ips SET state = ?, state_reason = ?, state_by = ?, updated_at = ? WHERE address = ?').run(state, reason, actor, at, address);
       this.audit(actor, `ip.${state}`, `ip:${address}`, { from: row.state, to: state, reason });
     })();
     this.changed('ip', { address, state, at });

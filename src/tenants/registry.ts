@@ -22,6 +22,7 @@ export interface TenantRecord {
 /**
  * The tenants as the hot path sees them: an in-memory snapshot of SQLite,
  * rebuilt whenever the store changes, so AUTH and RCPT never wait on a query.
+ * Disabled tenants and IPs (the config file stopped declaring them) are left out.
  */
 export class Registry {
   private byUser = new Map<string, { tenant: TenantSlug; passwordHash: string }>();
@@ -41,10 +42,10 @@ export class Registry {
   }
 
   reload(): void {
-    const tenants = this.db.prepare('SELECT id, slug, name FROM tenants ORDER BY id').all() as Array<{ id: number; slug: string; name: string }>;
+    const tenants = this.db.prepare('SELECT id, slug, name FROM tenants WHERE disabled_at IS NULL ORDER BY id').all() as Array<{ id: number; slug: string; name: string }>;
     const domains = this.db.prepare('SELECT domain, tenant_id FROM domains').all() as Array<{ domain: string; tenant_id: number }>;
     const ips = this.db
-      .prepare('SELECT address, tenant_id, hostname, state, warmup_start FROM ips ORDER BY address')
+      .prepare('SELECT address, tenant_id, hostname, state, warmup_start FROM ips WHERE disabled_at IS NULL ORDER BY address')
       .all() as Array<{ address: string; tenant_id: number; hostname: string; state: IpState; warmup_start: string }>;
     const users = this.db.prepare('SELECT username, tenant_id, password_hash FROM smtp_users').all() as Array<{
       username: string;

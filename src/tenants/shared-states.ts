@@ -8,11 +8,13 @@ const isState = (s: unknown): s is IpState => typeof s === 'string' && (IP_STATE
 /**
  * With a shared Redis, a pause made on one agent stops the IP on every agent:
  * each change is published as {state, at}, and every agent polls the hash and
- * applies what is newer than its own copy (last writer wins by time).
+ * applies what is newer than its own copy (last writer wins by change time),
+ * under the same transition rules as a local change (ipTransition).
  */
 export class SharedIpStates {
   private timer: NodeJS.Timeout | null = null;
   private readonly key: string;
+  private readonly refused = new Set<string>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -45,9 +47,15 @@ export class SharedIpStates {
     for (const [address, raw] of Object.entries(all)) {
       try {
         const v = JSON.parse(raw) as { state?: unknown; at?: unknown };
-        if (isState(v.state) && typeof v.at === 'string' && this.admin.applySharedState(address, v.state, v.at, 'set on another agent')) {
+        if (!isState(v.state) || typeof v.at !== 'string') continue;
+        const r = this.admin.applySharedState(address, v.state, v.at, 'set on another agent');
+        if (r.applied) {
           applied++;
           this.log.info('shared_states.applied', { ip: address, state: v.state, at: v.at });
+        } else if (r.refused && !this.refused.has(`${address}@${v.at}`)) {
+          // Said once per shared change, not at every poll.
+          this.refused.add(`${address}@${v.at}`);
+          this.log.warn('shared_states.refused', { ip: address, state: v.state, at: v.at, reason: r.refused });
         }
       } catch {
         /* a value we did not write */

@@ -53,6 +53,24 @@ describe('operator CLI over the API', () => {
     assert.match(resume.stdout, /paused -> warming/);
   });
 
+  it('user delete revokes an SMTP user; ip warmup sets the warmup position, audited', async () => {
+    assert.equal((await h.api('/api/v2/tenants/sos-expat/users', { method: 'PUT', json: { username: 'cli-made', password: 'cli-made-pass' } })).status, 200);
+    assert.ok((await send(h.port, { user: 'cli-made', pass: 'cli-made-pass' })).ok);
+    const del = await cli(h, ['user', 'delete', 'sos-expat', 'cli-made']);
+    assert.equal(del.status, 0, del.stderr);
+    assert.equal(del.stdout, 'deleted cli-made\n');
+    assert.equal(((await send(h.port, { user: 'cli-made', pass: 'cli-made-pass' })) as { code?: number }).code, 535);
+    const missing = await cli(h, ['user', 'delete', 'sos-expat', 'cli-made']);
+    assert.equal(missing.status, 1);
+
+    const w = await cli(h, ['ip', 'warmup', '45.123.10.1', '--day', '9']);
+    assert.equal(w.status, 0, w.stderr);
+    assert.match(w.stdout, /warmup day 9/);
+    assert.equal((await h.api('/api/v2/ips/45.123.10.1/audit')).body.entries[0].action, 'warmup.override');
+    assert.equal((await cli(h, ['ip', 'warmup', '45.123.10.1'])).status, 2, 'nothing to set is a usage error');
+    assert.equal((await cli(h, ['ip', 'warmup', '45.123.10.1', '--day', '1'])).status, 0);
+  });
+
   it('add-domain adds the domain and IP like the seed script', async () => {
     const r = await cli(h, ['add-domain', '--tenant', 'sos-expat', '--domain', 'sos-alerts.com', '--ip', '45.123.10.7', '--json']);
     assert.equal(r.status, 0, r.stderr);

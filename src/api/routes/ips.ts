@@ -67,14 +67,19 @@ export function ipRoutes(deps: ApiDeps) {
     const { ip } = find(c.req.param('ip'));
     const input = await body(
       c,
-      z.object({ day: z.number().int().min(1).max(400).optional(), hold_until: day.nullable().optional() }).strict().refine((v) => v.day !== undefined || v.hold_until !== undefined, {
-        message: 'give day and/or hold_until',
-        path: ['day'],
-      }),
+      z
+        .object({ day: z.number().int().min(1).max(400).optional(), start: day.optional(), hold_until: day.nullable().optional() })
+        .strict()
+        .refine((v) => v.day !== undefined || v.start !== undefined || v.hold_until !== undefined, {
+          message: 'give day (or start) and/or hold_until',
+          path: ['day'],
+        })
+        .refine((v) => v.day === undefined || v.start === undefined, { message: 'give day or start, not both', path: ['start'] }),
     );
     const today = deps.gate.today();
+    const start = input.day !== undefined ? startForDay(today, input.day) : input.start;
     deps.admin.setWarmup(c.get('actor'), ip.address, {
-      ...(input.day !== undefined ? { warmupStart: startForDay(today, input.day) } : {}),
+      ...(start !== undefined ? { warmupStart: start } : {}),
       ...(input.hold_until !== undefined ? { holdUntil: input.hold_until } : {}),
     });
     const now = find(ip.address).ip;

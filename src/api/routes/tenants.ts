@@ -66,6 +66,17 @@ export function tenantRoutes(deps: ApiDeps) {
     return c.json({ ok: true, username: input.username });
   });
 
+  // Revocation: the user's next AUTH fails (535) and its open sessions end at their next command.
+  app.delete('/:tenant/users/:username', (c) => {
+    const username = c.req.param('username');
+    const r = deps.admin.removeUser(c.get('actor'), c.req.param('tenant'), username);
+    return c.json({
+      ok: true,
+      username,
+      ...(r.declaredInConfig ? { warning: 'the config file declares this user: it comes back at the next reload unless removed from the file' } : {}),
+    });
+  });
+
   // The seed's add_domain.py: a sending domain, optionally with its IP (warmup starts today).
   app.post('/:tenant/domains', async (c) => {
     const input = await body(c, z.object({ domain: hostname, ip: ipv4.optional(), hostname: hostname.optional() }).strict());
