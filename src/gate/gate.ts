@@ -39,6 +39,7 @@ export interface IpQuotaView extends IpSnapshot {
  */
 export class Gate {
   private rotation = 0;
+  private dayTurn: ((day: DayKey) => Promise<void>) | null = null;
 
   constructor(
     private readonly registry: Registry,
@@ -49,6 +50,22 @@ export class Gate {
 
   setOptions(opts: GateOptions): void {
     this.opts = opts;
+  }
+
+  /**
+   * Called before anything of a day is granted or shown: the warmup judges the
+   * previous day first, so the first reservation after midnight already gets the
+   * judged cap (a bad day regresses before a unit of the next one leaves).
+   */
+  setDayTurn(fn: (day: DayKey) => Promise<void>): void {
+    this.dayTurn = fn;
+  }
+
+  /** The tenant as it is once `day` has turned (judging may have moved its IPs). */
+  private async turned(tenant: TenantRecord, day: DayKey): Promise<TenantRecord> {
+    if (!this.dayTurn) return tenant;
+    await this.dayTurn(day);
+    return this.registry.tenant(tenant.id) ?? tenant;
   }
 
   today(): DayKey {
@@ -62,7 +79,8 @@ export class Gate {
     return h.day === day ? h.hour : null;
   }
 
-  async snapshot(tenant: TenantRecord, day: DayKey = this.today()): Promise<IpQuotaView[]> {
+  async snapshot(of: TenantRecord, day: DayKey = this.today()): Promise<IpQuotaView[]> {
+    const tenant = await this.turned(of, day);
     const hour = this.pacedHour(day);
     const keys = tenant.ips.map((i) => i.address);
     if (hour !== null) for (const i of tenant.ips) if (i.state === 'warming') keys.push(hourBucket(i.address, hour));
@@ -90,8 +108,9 @@ export class Gate {
    * may take units between snapshot and reserve, so a refused reserve retries on a
    * fresh snapshot; null means no IP of the tenant can take n more today.
    */
-  async reserve(tenant: TenantRecord, n = 1, onlyIp?: string): Promise<Granted | null> {
+  async reserve(of: TenantRecord, n = 1, onlyIp?: string): Promise<Granted | null> {
     const day = this.today();
+    const tenant = await this.turned(of, day);
     for (let attempt = 0; attempt < 4; attempt++) {
       const snap = await this.snapshot(tenant, day);
       // A message goes out through one VMTA, so later recipients of a transaction stay on its IP.

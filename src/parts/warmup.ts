@@ -1,6 +1,7 @@
 // Warmup: the daily rollover that moves each warming IP along its schedule.
 import type { Notifier } from '../alerts/notifier.js';
 import type { Config } from '../config/schema.js';
+import type { Gate } from '../gate/gate.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { PmtaConfigService } from '../pmta/service.js';
 import { WarmupRunner } from '../warmup/runner.js';
@@ -18,12 +19,14 @@ export interface WarmupPart {
 export function warmupPart(
   ctx: PartContext,
   store: StorePart,
-  deps: { notifier: Notifier; ledger: QuotaLedger; pmtaConfig: PmtaConfigService },
+  deps: { notifier: Notifier; ledger: QuotaLedger; gate: Gate; pmtaConfig: PmtaConfigService },
 ): WarmupPart {
   const { clock, log } = ctx;
   const runner = new WarmupRunner(store.db, store.admin, deps.notifier, clock, ctx.cfg, log);
+  // The day turns at the first reservation (or read) of a new day, judged before anything of it is granted.
+  deps.gate.setDayTurn((day) => runner.turnDay(day));
   const daily = new DailyScheduler(async () => {
-    const changes = runner.run();
+    const changes = await runner.run();
     await deps.ledger.sweep(clock.now()).catch(() => 0);
     // Caps (and so PowerMTA's warmup throttles) follow the day.
     deps.pmtaConfig.scheduleApply();

@@ -1,7 +1,7 @@
 import type { Db } from '../store/db.js';
-import type { Clock, IpState } from '../types.js';
+import type { Clock, DayKey, IpState } from '../types.js';
 import { hashPassword } from '../auth/password.js';
-import { dayKey } from '../days.js';
+import { daysBetween, dayKey } from '../days.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import { ipTransition } from './transitions.js';
 import type { Registry, TenantRecord } from './registry.js';
@@ -216,25 +216,38 @@ export class TenantAdmin {
     return { from: row.state, to: state };
   }
 
-  /** The daily rollover's result for one IP: its (derived) warmup start, state and the day judged. */
-  recordProgression(address: string, warmupStart: string, state: IpState, day: string, changes: Array<{ day: string; decision: string }>): void {
+  /**
+   * The daily rollover's result for one IP: its (derived) warmup start, state and
+   * the day judged, with one audit entry per decision (advance, hold, regress,
+   * graduate) carrying its reason and figures.
+   */
+  recordProgression(address: string, warmupStart: string, state: IpState, day: string, changes: ReadonlyArray<{ decision: string }>): void {
     const row = this.db.prepare('SELECT warmup_start, state FROM ips WHERE address = ?').get(address) as { warmup_start: string; state: IpState } | undefined;
     if (!row) return;
     const changed = row.warmup_start !== warmupStart || row.state !== state;
+    const at = this.now();
     this.db.transaction(() => {
-      this.db.prepare('UPDATE ips SET warmup_start = ?, state = ?, progress_day = ? WHERE address = ?').run(warmupStart, state, day, address);
-      for (const c of changes) this.audit('warmup', `warmup.${c.decision}`, `ip:${address}`, { day: c.day, warmupStart, state });
+      this.db.prepare('UPDATE ips SET warmup_start = ?, progress_day = ? WHERE address = ?').run(warmupStart, day, address);
+      if (row.state !== state) this.db.prepare("UPDATE ips SET state = ?, state_by = 'warmup', state_reason = 'warmup graduated', updated_at = ? WHERE address = ?").run(state, at, address);
+      for (const c of changes) this.audit('warmup', `warmup.${c.decision}`, `ip:${address}`, c);
     })();
-    if (changed) this.changed('ip', row.state !== state ? { address, state, at: this.now() } : undefined);
+    if (changed) this.changed('ip', row.state !== state ? { address, state, at } : undefined);
   }
 
-  /** Operator override: jump to a warmup day, and/or hold the IP's day until a date. */
+  /** Operator override: jump to a warmup day, and/or hold the IP's day until a date. Audited with the day before and after. */
   setWarmup(actor: string, address: string, input: { warmupStart?: string | undefined; holdUntil?: string | null | undefined }): void {
-    this.ipRow(address);
+    const row = this.ipRow(address);
+    const today = dayKey(this.clock.now(), this.timeZone());
+    const dayOf = (start: string) => Math.max(0, daysBetween(start as DayKey, today) + 1);
     this.db.transaction(() => {
       if (input.warmupStart !== undefined) this.db.prepare('UPDATE ips SET warmup_start = ?, updated_at = ? WHERE address = ?').run(input.warmupStart, this.now(), address);
       if (input.holdUntil !== undefined) this.db.prepare('UPDATE ips SET hold_until = ?, updated_at = ? WHERE address = ?').run(input.holdUntil, this.now(), address);
-      this.audit(actor, 'warmup.override', `ip:${address}`, input);
+      this.audit(actor, 'warmup.override', `ip:${address}`, {
+        ...input,
+        reason: 'set by an operator',
+        from: { warmupStart: row.warmup_start, warmupDay: dayOf(row.warmup_start), holdUntil: row.hold_until },
+        to: { warmupStart: input.warmupStart ?? row.warmup_start, warmupDay: dayOf(input.warmupStart ?? row.warmup_start), holdUntil: input.holdUntil === undefined ? row.hold_until : input.holdUntil },
+      });
     })();
     this.changed('ip');
   }

@@ -251,3 +251,59 @@ export function simulateWarmup(opts: {
   }
   return out;
 }
+
+/** One judged day of one IP, with what decided it: the audit entry and the log line. */
+export interface ProgressionChange {
+  ip: string;
+  /** The day the decision applies to. */
+  day: DayKey;
+  /** The day whose results were judged (the day before). */
+  judged: DayKey;
+  decision: Exclude<ProgressionKind, 'none'>;
+  reason: string;
+  from: { warmupDay: number; cap: number };
+  to: { warmupDay: number; cap: number; state: IpState };
+  /** The judged day's results; null when none were recorded. */
+  figures: (DayStats & { bounceRate: number; complaintRate: number }) | null;
+  warmupStart: DayKey;
+}
+
+/**
+ * The why of a decision in words and numbers: the warmup day and cap before and
+ * after, and the judged day's volumes and rates, so the audit log explains every change.
+ */
+export function explainDecision(
+  ip: string,
+  input: ProgressionInput,
+  decision: Exclude<ProgressionDecision, { kind: 'none' }>,
+  next: { warmupStart: DayKey; state?: 'active' },
+): ProgressionChange {
+  const judged = addDays(input.today, -1);
+  const fromDay = warmupDayNumber(input.warmupStart, judged);
+  const state: IpState = next.state ?? input.state;
+  const toCap = capFor({ state, warmupStart: next.warmupStart }, input.today, input.schedule);
+  const y = input.yesterday;
+  const figures = y === null ? null : { ...y, bounceRate: round4(bounceRate(y)), complaintRate: round4(complaintRate(y)) };
+  const rates = y === null ? '' : `: ${y.sent} sent, bounce rate ${pct(bounceRate(y))}, complaint rate ${pct(complaintRate(y))}`;
+  const reason =
+    decision.kind === 'advance'
+      ? `healthy day ${fromDay}${rates}, under the hold thresholds`
+      : decision.kind === 'graduate'
+        ? `healthy last warmup day ${fromDay}${rates}: active from today`
+        : decision.reason;
+  return {
+    ip,
+    day: input.today,
+    judged,
+    decision: decision.kind,
+    reason,
+    from: { warmupDay: fromDay, cap: phaseForDay(input.schedule, fromDay).dailyCap },
+    to: { warmupDay: state === 'warming' ? warmupDayNumber(next.warmupStart, input.today) : 0, cap: toCap.dailyCap, state },
+    figures,
+    warmupStart: next.warmupStart,
+  };
+}
+
+function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}

@@ -91,6 +91,56 @@ describe('warmup over time, driven by the daemon clock', () => {
     }
   });
 
+  it('the day turns atomically: after a bad day, the first reservation past midnight already gets the regressed cap (no cron run)', async () => {
+    h = await startHarness({ sosIps: [{ address: IP, warmupStart: addDays(TODAY as DayKey, -9) }], patch: { warmup: { timezone: 'UTC', progression: { cron: '5 0 * * *' } } } });
+    assert.deepEqual(await capToday(h), { cap: 200, phase: 'week_2', status: 'warming' }, 'day 10');
+    dayOfMail(h.daemon.db, TODAY, 200, 20); // 10% bounces: over the 8% regress threshold
+    // 20 seconds past midnight, minutes before the 00:05 cron.
+    h.clock.set(new Date(`${addDays(TODAY as DayKey, 1)}T00:00:20Z`));
+    const tenant = h.daemon.registry.tenant('sos-expat')!;
+    assert.equal(await h.daemon.gate.reserve(tenant, 51), null, 'the unjudged day-11 cap of 200 is never granted');
+    const granted = await h.daemon.gate.reserve(tenant, 50);
+    assert.ok(granted, 'the regressed cap of 50 is');
+    await h.daemon.ledger.release(granted.reservation);
+    assert.deepEqual(await capToday(h), { cap: 50, phase: 'week_1', status: 'warming' });
+    const regress = (await h.api(`/api/v2/ips/${IP}/audit`)).body.entries.find((e: { action: string }) => e.action === 'warmup.regress');
+    const detail = JSON.parse(regress.detail);
+    assert.equal(regress.actor, 'warmup');
+    assert.match(detail.reason, /bounce rate 10\.00% on day 10 is at or over the regress threshold 8\.00%: back from day 10 to day 3/);
+    assert.deepEqual(
+      { judged: detail.judged, from: detail.from, to: detail.to, figures: detail.figures },
+      {
+        judged: TODAY,
+        from: { warmupDay: 10, cap: 200 },
+        to: { warmupDay: 3, cap: 50, state: 'warming' },
+        figures: { sent: 200, delivered: 180, bouncedHard: 20, bouncedSoft: 0, complaints: 0, bounceRate: 0.1, complaintRate: 0 },
+      },
+    );
+    // The cron's catch-up run finds nothing left to judge.
+    assert.deepEqual(await h.daemon.warmup.run(), []);
+  });
+
+  it('every warmup change is audited with its reason and figures: advance, hold, override', async () => {
+    h = await startHarness({ sosIps: [{ address: IP, warmupStart: addDays(TODAY as DayKey, -1) }] });
+    dayOfMail(h.daemon.db, TODAY, 50);
+    h.clock.advance(DAY);
+    await h.daemon.warmup.run();
+    dayOfMail(h.daemon.db, addDays(TODAY as DayKey, 1), 5);
+    h.clock.advance(DAY);
+    await h.daemon.warmup.run();
+    await h.api(`/api/v2/ips/${IP}/warmup`, { method: 'POST', json: { day: 8 } });
+    const entries = (await h.api(`/api/v2/ips/${IP}/audit`)).body.entries.map((e: { action: string; detail: string }) => ({ action: e.action, ...JSON.parse(e.detail) }));
+    const [override, hold, advance] = entries;
+    assert.equal(advance.action, 'warmup.advance');
+    assert.match(advance.reason, /^healthy day 2: 50 sent, bounce rate 0\.00%, complaint rate 0\.00%/);
+    assert.deepEqual([advance.from, advance.to], [{ warmupDay: 2, cap: 50 }, { warmupDay: 3, cap: 50, state: 'warming' }]);
+    assert.equal(hold.action, 'warmup.hold');
+    assert.equal(hold.reason, 'sent 5 on day 3, under the 20 needed to judge it');
+    assert.equal(hold.figures.sent, 5);
+    assert.equal(override.action, 'warmup.override');
+    assert.deepEqual([override.from.warmupDay, override.to.warmupDay], [3, 8]);
+  });
+
   it('operators can set the warmup day and hold it', async () => {
     h = await startHarness({ sosIps: [{ address: IP, warmupStart: TODAY }] });
     const r = await h.api(`/api/v2/ips/${IP}/warmup`, { method: 'POST', json: { day: 22, hold_until: addDays(TODAY as DayKey, 3) } });
