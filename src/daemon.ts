@@ -74,7 +74,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
   const smtp = ingressPart(ctx, store, quota, forwarding);
   const { ingress } = smtp;
   const pmtaConfig = pmtaConfigPart(ctx, store, { notifier });
-  const warmup = warmupPart(ctx, store, { notifier, ledger: quota.ledger, gate: quota.gate, pmtaConfig: pmtaConfig.service });
+  const warmup = warmupPart(ctx, store, { notifier, ledger: quota.ledger, gate: quota.gate, redis: quota.redis, pmtaConfig: pmtaConfig.service });
 
   quota.start();
   const api = await apiPart(ctx, {

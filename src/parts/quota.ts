@@ -6,6 +6,7 @@ import { Gate, type GateOptions } from '../gate/gate.js';
 import { GuardedLedger } from '../ledger/guarded.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open.js';
+import type { RedisClient } from '../ledger/redis.js';
 import type { Metrics } from '../metrics/registry.js';
 import { SharedIpStates } from '../tenants/shared-states.js';
 import type { Registry } from '../tenants/registry.js';
@@ -15,6 +16,8 @@ import type { StorePart } from './store.js';
 export interface QuotaPart {
   ledger: QuotaLedger;
   gate: Gate;
+  /** The Redis the agents share, when store.redisUrl is set. */
+  redis: RedisClient | null;
   /** Starts the timers: the reservation sweep and, with Redis, the IP state sync. */
   start(): void;
   reload(next: Config): void;
@@ -35,6 +38,7 @@ export async function quotaPart(ctx: PartContext, store: StorePart): Promise<Quo
   return {
     ledger,
     gate,
+    redis: opened.redis,
     start() {
       shared?.start(ctx.cfg().store.redis.stateSyncMs);
       sweeper = setInterval(() => {

@@ -6,6 +6,10 @@ import type { QuotaLedger } from '../ledger/ledger.js';
 import type { PmtaConfigService } from '../pmta/service.js';
 import { WarmupRunner } from '../warmup/runner.js';
 import { DailyScheduler } from '../warmup/scheduler.js';
+import { SharedWarmup, sharedAgentId } from '../warmup/shared.js';
+import { sqlitePathOf } from '../config/load.js';
+import type { RedisClient } from '../ledger/redis.js';
+import { hostname } from 'node:os';
 import type { PartContext } from './context.js';
 import type { StorePart } from './store.js';
 
@@ -19,12 +23,15 @@ export interface WarmupPart {
 export function warmupPart(
   ctx: PartContext,
   store: StorePart,
-  deps: { notifier: Notifier; ledger: QuotaLedger; gate: Gate; pmtaConfig: PmtaConfigService },
+  deps: { notifier: Notifier; ledger: QuotaLedger; gate: Gate; redis: RedisClient | null; pmtaConfig: PmtaConfigService },
 ): WarmupPart {
   const { clock, log } = ctx;
   const runner = new WarmupRunner(store.db, store.admin, deps.notifier, clock, ctx.cfg, log);
   // The day turns at the first reservation (or read) of a new day, judged before anything of it is granted.
   deps.gate.setDayTurn((day) => runner.turnDay(day));
+  const cfg = ctx.cfg();
+  // With Redis, every agent judges from everyone's counts and the first judgement of a day stands.
+  if (deps.redis) runner.useShared(new SharedWarmup(deps.redis, sharedAgentId(hostname(), sqlitePathOf(cfg)), { historyDays: cfg.store.redis.historyDays }));
   const daily = new DailyScheduler(async () => {
     const changes = await runner.run();
     await deps.ledger.sweep(clock.now()).catch(() => 0);
@@ -36,10 +43,14 @@ export function warmupPart(
     runner,
     start() {
       daily.start(ctx.cfg().warmup.progression.cron, ctx.cfg().warmup.timezone);
+      if (deps.redis) runner.startSharedSync(ctx.cfg().store.redis.stateSyncMs);
     },
     reload(next) {
       daily.start(next.warmup.progression.cron, next.warmup.timezone);
     },
-    stop: () => daily.stop(),
+    stop() {
+      daily.stop();
+      runner.stopSharedSync();
+    },
   };
 }

@@ -200,6 +200,8 @@ const MIGRATIONS: string[] = [
   ALTER TABLE ips ADD COLUMN config_warmup_start TEXT;
   -- who set the current state (health-guard, config, warmup, shared-store or an operator)
   ALTER TABLE ips ADD COLUMN state_by TEXT;
+  -- when the warmup position (warmup_start, progress_day, hold_until) last changed: with Redis the newer one wins
+  ALTER TABLE ips ADD COLUMN warmup_at TEXT;
   UPDATE ips SET origin = 'api' WHERE config_state IS NULL;
   UPDATE tenants SET origin = 'api' WHERE 'tenant:' || slug IN (SELECT subject FROM audit_log WHERE action = 'tenant.create');
   UPDATE smtp_users SET origin = 'api', hash_source = 'api'

@@ -17,6 +17,16 @@ export function writeAudit(db: Db, at: string, actor: string, action: string, su
   );
 }
 
+/** An IP's place in its warmup, as the agents share it. */
+export interface WarmupPosition {
+  warmupStart: string;
+  state: IpState;
+  progressDay: string | null;
+  holdUntil: string | null;
+  /** When it last changed. */
+  at: string;
+}
+
 export type ChangeKind = 'tenant' | 'domain' | 'ip' | 'user';
 
 export interface AuditEntry {
@@ -42,6 +52,57 @@ export class TenantAdmin {
     private readonly clock: Clock,
     private readonly timeZone: () => string,
   ) {}
+
+  private readonly warmupListeners: Array<(address: string, pos: WarmupPosition) => void> = [];
+
+  /** An operator changed an IP's warmup position (the shared store publishes it). */
+  onWarmupOverride(fn: (address: string, pos: WarmupPosition) => void): void {
+    this.warmupListeners.push(fn);
+  }
+
+  /** The stored warmup position of an IP, for the shared store. */
+  warmupPosition(address: string): WarmupPosition | undefined {
+    const r = this.db.prepare('SELECT warmup_start, state, progress_day, hold_until, warmup_at, updated_at FROM ips WHERE address = ?').get(address) as
+      | { warmup_start: string; state: IpState; progress_day: string | null; hold_until: string | null; warmup_at: string | null; updated_at: string }
+      | undefined;
+    if (!r) return undefined;
+    return { warmupStart: r.warmup_start, state: r.state, progressDay: r.progress_day, holdUntil: r.hold_until, at: r.warmup_at ?? r.updated_at };
+  }
+
+  /**
+   * A warmup position another agent published (Redis): taken when it judged a later
+   * day, or changed the same day later than ours; its state goes through the
+   * transition rules like any shared state. Returns whether anything changed here.
+   */
+  adoptWarmup(address: string, pos: WarmupPosition & { progressDay: string }, reason: string, force = false): boolean {
+    const row = this.db.prepare('SELECT warmup_start, progress_day, hold_until, warmup_at, disabled_at FROM ips WHERE address = ?').get(address) as
+      | { warmup_start: string; progress_day: string | null; hold_until: string | null; warmup_at: string | null; disabled_at: string | null }
+      | undefined;
+    if (!row || row.disabled_at) return false;
+    const newer =
+      force || row.progress_day === null || pos.progressDay > row.progress_day || (pos.progressDay === row.progress_day && pos.at > (row.warmup_at ?? ''));
+    const differs = row.warmup_start !== pos.warmupStart || row.progress_day !== pos.progressDay || row.hold_until !== pos.holdUntil;
+    let changed = false;
+    if (newer && differs) {
+      this.db.transaction(() => {
+        this.db
+          .prepare('UPDATE ips SET warmup_start = ?, progress_day = ?, hold_until = ?, warmup_at = ? WHERE address = ?')
+          .run(pos.warmupStart, pos.progressDay, pos.holdUntil, pos.at, address);
+        if (row.warmup_start !== pos.warmupStart || row.hold_until !== pos.holdUntil) {
+          this.audit('shared-store', 'warmup.adopted', `ip:${address}`, {
+            reason,
+            from: { warmupStart: row.warmup_start, progressDay: row.progress_day, holdUntil: row.hold_until },
+            to: { warmupStart: pos.warmupStart, progressDay: pos.progressDay, holdUntil: pos.holdUntil },
+            changedAt: pos.at,
+          });
+        }
+      })();
+      changed = true;
+    }
+    const state = this.applySharedState(address, pos.state, pos.at, reason);
+    if (changed && !state.applied) this.changed('ip');
+    return changed || state.applied;
+  }
 
   /** `ip` is set when one IP's state changed (the shared store publishes exactly that). */
   onChange(fn: (kind: ChangeKind, ip?: { address: string; state: IpState; at: string }) => void): void {
@@ -221,13 +282,12 @@ export class TenantAdmin {
    * the day judged, with one audit entry per decision (advance, hold, regress,
    * graduate) carrying its reason and figures.
    */
-  recordProgression(address: string, warmupStart: string, state: IpState, day: string, changes: ReadonlyArray<{ decision: string }>): void {
+  recordProgression(address: string, warmupStart: string, state: IpState, day: string, changes: ReadonlyArray<{ decision: string }>, at = this.now()): void {
     const row = this.db.prepare('SELECT warmup_start, state FROM ips WHERE address = ?').get(address) as { warmup_start: string; state: IpState } | undefined;
     if (!row) return;
     const changed = row.warmup_start !== warmupStart || row.state !== state;
-    const at = this.now();
     this.db.transaction(() => {
-      this.db.prepare('UPDATE ips SET warmup_start = ?, progress_day = ? WHERE address = ?').run(warmupStart, day, address);
+      this.db.prepare('UPDATE ips SET warmup_start = ?, progress_day = ?, warmup_at = ? WHERE address = ?').run(warmupStart, day, at, address);
       if (row.state !== state) this.db.prepare("UPDATE ips SET state = ?, state_by = 'warmup', state_reason = 'warmup graduated', updated_at = ? WHERE address = ?").run(state, at, address);
       for (const c of changes) this.audit('warmup', `warmup.${c.decision}`, `ip:${address}`, c);
     })();
@@ -240,8 +300,8 @@ export class TenantAdmin {
     const today = dayKey(this.clock.now(), this.timeZone());
     const dayOf = (start: string) => Math.max(0, daysBetween(start as DayKey, today) + 1);
     this.db.transaction(() => {
-      if (input.warmupStart !== undefined) this.db.prepare('UPDATE ips SET warmup_start = ?, updated_at = ? WHERE address = ?').run(input.warmupStart, this.now(), address);
-      if (input.holdUntil !== undefined) this.db.prepare('UPDATE ips SET hold_until = ?, updated_at = ? WHERE address = ?').run(input.holdUntil, this.now(), address);
+      if (input.warmupStart !== undefined) this.db.prepare('UPDATE ips SET warmup_start = ?, warmup_at = ? WHERE address = ?').run(input.warmupStart, this.now(), address);
+      if (input.holdUntil !== undefined) this.db.prepare('UPDATE ips SET hold_until = ?, warmup_at = ? WHERE address = ?').run(input.holdUntil, this.now(), address);
       this.audit(actor, 'warmup.override', `ip:${address}`, {
         ...input,
         reason: 'set by an operator',
@@ -250,6 +310,8 @@ export class TenantAdmin {
       });
     })();
     this.changed('ip');
+    const pos = this.warmupPosition(address);
+    if (pos) for (const fn of this.warmupListeners) fn(address, pos);
   }
 
   auditLog(subject?: string, limit = 100): AuditEntry[] {

@@ -37,6 +37,11 @@ interface StoredIp {
 }
 
 const ACTOR = 'config';
+/**
+ * The change time of an IP the file seeds: declaring it is not a change, so a state
+ * another agent set through Redis (a pause) wins over the file's on a fresh agent.
+ */
+const SEEDED_AT = '1970-01-01T00:00:00.000Z';
 
 /**
  * The config file is the truth for what it declares and for nothing else:
@@ -102,7 +107,7 @@ export async function syncTenantsFromConfig(db: Db, cfg: Config, today: string, 
     const getIp = db.prepare('SELECT address, state, config_state, config_warmup_start, warmup_start, state_by, disabled_at FROM ips WHERE address = ?');
     const insIp = db.prepare(
       `INSERT INTO ips (address, tenant_id, hostname, state, warmup_start, config_state, config_warmup_start, origin, state_by, updated_at)
-       VALUES (@address, @tenant, @hostname, @state, @start, @state, @configStart, 'config', 'config', @now)`,
+       VALUES (@address, @tenant, @hostname, @state, @start, @state, @configStart, 'config', 'config', '${SEEDED_AT}')`,
     );
     const updIpPlace = db.prepare(
       `UPDATE ips SET tenant_id = @tenant, hostname = @hostname, config_state = @state, config_warmup_start = @configStart,
@@ -133,7 +138,7 @@ export async function syncTenantsFromConfig(db: Db, cfg: Config, today: string, 
         const row = getIp.get(ip.address) as StoredIp | undefined;
         const configStart = ip.warmupStart ?? null;
         if (!row) {
-          insIp.run({ address: ip.address, tenant: t.id, hostname: ip.hostname, state: ip.state, start: ip.warmupStart ?? today, configStart, now });
+          insIp.run({ address: ip.address, tenant: t.id, hostname: ip.hostname, state: ip.state, start: ip.warmupStart ?? today, configStart });
           continue;
         }
         updIpPlace.run({ address: ip.address, tenant: t.id, hostname: ip.hostname, state: ip.state, configStart });

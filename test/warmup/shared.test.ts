@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Config } from '../../src/config/schema.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { createLogger } from '../../src/log/logger.js';
+import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
+import { ManualClock, type DayKey } from '../../src/types.js';
+import { DEFAULT_THRESHOLDS, simulateWarmup, type DayStats } from '../../src/warmup/progression.js';
+import { addDays, DEFAULT_SCHEDULE } from '../../src/warmup/schedule.js';
+import { API_TOKEN, START, TODAY, testConfig, tmpDir, waitFor } from '../helpers/env.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+
+const DAY = 86_400_000;
+const IP = '45.123.10.1';
+
+interface Agent {
+  name: string;
+  daemon: Daemon;
+  clock: ManualClock;
+  cfg: Config;
+  logs: Array<Record<string, unknown>>;
+}
+
+async function startAgent(name: string, root: string, simPort: number, redisUrl: string, clock = new ManualClock(START)): Promise<Agent> {
+  const dir = path.join(root, name);
+  const cfg = testConfig(dir, simPort, {
+    sosIps: [{ address: IP, warmupStart: TODAY }, { address: '45.123.10.2', warmupStart: TODAY }],
+    patch: { store: { stateDir: dir, redisUrl, redis: { stateSyncMs: 100 } } },
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger({ level: 'debug', write: (l) => logs.push(JSON.parse(l) as Record<string, unknown>) });
+  return { name, daemon: await startDaemon(cfg, { clock, log }), clock, cfg, logs };
+}
+
+async function api(a: Agent, p: string, init: { method?: string; json?: unknown } = {}): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${a.daemon.apiAddress.port}${p}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+    ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
+  });
+  return res.json();
+}
+
+async function ipView(a: Agent, ip = IP): Promise<{ daily_quota: number; warmup_day: number; status: string }> {
+  const q = await api(a, '/api/v2/quotas/sos-expat');
+  const i = q.ips.find((x: { ip_address: string }) => x.ip_address === ip);
+  return { daily_quota: i.daily_quota, warmup_day: i.warmup_day, status: i.status };
+}
+
+/** What each agent's own accounting recorded for the IP on a day. */
+function record(a: Agent, day: string, s: DayStats, ip = IP): void {
+  a.daemon.db
+    .prepare(
+      `INSERT INTO ip_stats_daily (ip, day, tenant_id, accepted, delivered, bounced_hard, bounced_soft, complaints) VALUES (?, ?, 1, ?, ?, ?, ?, ?)
+       ON CONFLICT (ip, day) DO UPDATE SET accepted = excluded.accepted, delivered = excluded.delivered, bounced_hard = excluded.bounced_hard,
+         bounced_soft = excluded.bounced_soft, complaints = excluded.complaints`,
+    )
+    .run(ip, day, s.sent, s.delivered, s.bouncedHard, s.bouncedSoft, s.complaints);
+}
+
+const healthy = (n: number): DayStats => ({ sent: n, delivered: n, bouncedHard: 0, bouncedSoft: 0, complaints: 0 });
+const sum = (x: DayStats, y: DayStats): DayStats => ({
+  sent: x.sent + y.sent,
+  delivered: x.delivered + y.delivered,
+  bouncedHard: x.bouncedHard + y.bouncedHard,
+  bouncedSoft: x.bouncedSoft + y.bouncedSoft,
+  complaints: x.complaints + y.complaints,
+});
+
+describe('warmup shared by two agents through a real redis-server', () => {
+  let redis: RedisServer;
+  let sim: Simulator;
+  let dirs: { dir: string; cleanup(): void };
+  const agents: Agent[] = [];
+  before(async () => {
+    dirs = tmpDir();
+    redis = await startRedisServer();
+    sim = await startSimulator({ port: 0, acctDir: path.join(dirs.dir, 'acct'), keepMessages: false });
+  });
+  after(async () => {
+    for (const a of agents) await a.daemon.stop();
+    await sim.close();
+    await redis.stop();
+    dirs.cleanup();
+  });
+
+  it('two agents report the same cap for the same IP every day of a two-week warmup, judged on both agents’ counts', async () => {
+    const a = await startAgent('a', dirs.dir, sim.port, redis.url);
+    const b = await startAgent('b', dirs.dir, sim.port, redis.url);
+    agents.push(a, b);
+    // Each agent sees half of the IP's mail. Day 3: 15 + 15, each under minVolume alone (a hold on
+    // its own), 30 together (an advance). Day 8: b alone is over the regress threshold (5 of 40),
+    // together it is a hold (5 of 80).
+    const split = (i: number, cap: number): [DayStats, DayStats] => {
+      if (i === 3) return [healthy(15), healthy(15)];
+      if (i === 8) return [healthy(40), { sent: 40, delivered: 35, bouncedHard: 5, bouncedSoft: 0, complaints: 0 }];
+      return [healthy(cap / 2), healthy(cap / 2)];
+    };
+    const expected = simulateWarmup({
+      start: TODAY as DayKey,
+      days: 14,
+      schedule: DEFAULT_SCHEDULE,
+      thresholds: DEFAULT_THRESHOLDS,
+      statsFor: (day, cap) => sum(...split(Number((Date.parse(day) - Date.parse(TODAY)) / DAY), cap)),
+    });
+    const seen: Array<{ day: string; a: number; b: number }> = [];
+    for (let i = 0; i < 14; i++) {
+      const day = addDays(TODAY as DayKey, i);
+      // Whoever asks first judges the day; the other applies the same judgement.
+      const [first, second] = i % 2 ? [b, a] : [a, b];
+      const vf = await ipView(first);
+      const vs = await ipView(second);
+      seen.push({ day, a: (first === a ? vf : vs).daily_quota, b: (first === b ? vf : vs).daily_quota });
+      assert.deepEqual(vs, vf, `day ${i}: both agents apply the same warmup`);
+      const [sa, sb] = split(i, vf.daily_quota);
+      record(a, day, sa);
+      record(b, day, sb);
+      // The periodic exchange (every stateSyncMs) publishes each agent's counts.
+      await a.daemon.warmup.syncShared();
+      await b.daemon.warmup.syncShared();
+      a.clock.advance(DAY);
+      b.clock.advance(DAY);
+    }
+    assert.deepEqual(
+      seen.map((s) => s.a),
+      expected.map((e) => e.cap),
+    );
+    assert.deepEqual(
+      seen.map((s) => s.b),
+      expected.map((e) => e.cap),
+    );
+    assert.equal(expected[4]!.decision, 'advance', 'the quiet day on each agent was judged on the sum');
+    assert.equal(expected[9]!.decision, 'hold', "b's bad share alone did not regress the IP");
+  });
+
+  it('an operator override on one agent is applied by the other', async () => {
+    const [a, b] = agents as [Agent, Agent];
+    const r = await api(a, `/api/v2/ips/${IP}/warmup`, { method: 'POST', json: { day: 20 } });
+    assert.equal(r.warmup_day, 20);
+    await waitFor(async () => (await ipView(b)).warmup_day === 20, 3000, 'override seen by b');
+    const adopted = (await api(b, `/api/v2/ips/${IP}/audit`)).entries.find((e: { action: string }) => e.action === 'warmup.adopted');
+    assert.equal(adopted.actor, 'shared-store');
+  });
+
+  it('an agent started after a pause applies it, and a health-guard pause is not lifted by a resume from another agent', async () => {
+    const [a, b] = agents as [Agent, Agent];
+    await api(a, '/api/v2/ips/45.123.10.2/pause', { method: 'POST', json: { reason: 'checking a blocklist' } });
+    const c = await startAgent('c', dirs.dir, sim.port, redis.url, new ManualClock(a.clock.now()));
+    agents.push(c);
+    await waitFor(async () => (await ipView(c, '45.123.10.2')).status === 'paused', 3000, 'pause applied by the agent started after it');
+    assert.equal((await ipView(c)).warmup_day, 20, 'and the shared warmup position too');
+
+    b.daemon.admin.setIpState('health-guard', IP, 'paused', 'hard bounces 9% over 2 days');
+    await waitFor(async () => (await ipView(a)).status === 'paused', 3000, 'health-guard pause shared');
+    a.clock.advance(1000); // a later change than b's pause
+    await api(a, `/api/v2/ips/${IP}/resume`, { method: 'POST', json: { reason: 'looked fine from here' } });
+    await waitFor(() => b.logs.some((l) => l.event === 'shared_states.refused' && l.ip === IP), 3000, 'b refused the shared resume');
+    assert.equal((await ipView(b)).status, 'paused', 'only an operator on b lifts its own guard');
+  });
+});
