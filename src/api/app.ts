@@ -17,15 +17,17 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
   const app = new Hono<Env>();
 
   // Open: monitoring must work without the token.
-  app.get('/healthz', (c) => {
+  app.get('/healthz', async (c) => {
     let storeOk = true;
     try {
       deps.db.prepare('SELECT 1').get();
     } catch {
       storeOk = false;
     }
-    const ok = storeOk && deps.acceptingWrites();
-    return c.json({ ok, store: storeOk, accepting: deps.acceptingWrites() }, ok ? 200 : 503);
+    // Without the shared store nothing is forwarded (mail is spooled): the agent is not healthy.
+    const shared = deps.sharedStore ? await deps.sharedStore() : null;
+    const ok = storeOk && shared !== false && deps.acceptingWrites();
+    return c.json({ ok, store: storeOk, ...(shared !== null ? { shared_store: shared ? 'up' : 'down' } : {}), accepting: deps.acceptingWrites() }, ok ? 200 : 503);
   });
   app.get('/metrics', async (c) => c.text(await deps.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
 

@@ -27,6 +27,8 @@ export interface ApiDeps {
   messagesInFlight: () => number;
   /** Extra sections of /api/v2/status contributed by other parts (config apply, tailer). */
   statusParts: Array<() => Record<string, unknown>>;
+  /** The shared quota store (Redis), when there is one: whether it answers, for /healthz. */
+  sharedStore?: () => Promise<boolean>;
   /** False while shutting down: writes are refused with 503. */
   acceptingWrites: () => boolean;
 }

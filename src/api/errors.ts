@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { ConflictError, InvalidInputError, NotFoundError } from '../tenants/errors.js';
 import { InvalidDomainError } from '../pmta/names.js';
+import { StoreUnavailableError } from '../gate/gate.js';
 
 /** An error with the HTTP status and, for bad input, the field that was wrong. */
 export class ApiError extends Error {
@@ -22,6 +23,7 @@ export function errorBody(err: unknown): { status: ContentfulStatusCode; body: R
   if (err instanceof ConflictError) return { status: 409, body: { error: 'conflict', message: err.message, ...(err.field ? { field: err.field } : {}) } };
   if (err instanceof InvalidDomainError) return { status: 400, body: { error: 'invalid', message: err.message, field: err.field } };
   if (err instanceof InvalidInputError) return { status: 400, body: { error: 'invalid', message: err.message, field: err.field } };
+  if (err instanceof StoreUnavailableError) return { status: 503, body: { error: 'store_unavailable', message: err.message } };
   if (err instanceof z.ZodError) {
     const first = err.issues[0];
     return {

@@ -1,5 +1,5 @@
 import type { Grant } from '../ledger/grant.js';
-import type { QuotaLedger, Reservation } from '../ledger/ledger.js';
+import type { IpUsage, QuotaLedger, Reservation } from '../ledger/ledger.js';
 import type { IpRecord, Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock, DayKey } from '../types.js';
 import { capFor, dayKey, type WarmupSchedule } from '../warmup/schedule.js';
@@ -22,6 +22,13 @@ function hourBucket(ip: string, hour: number): IpAddress {
   return `${ip}#h${String(hour).padStart(2, '0')}` as IpAddress;
 }
 
+/** The quota store (Redis) cannot be read and nothing is known of today yet. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`the quota store is unavailable (${(cause as Error)?.message ?? String(cause)}); nothing is known of today's counters yet`);
+  }
+}
+
 export interface IpQuotaView extends IpSnapshot {
   hostname: string;
   phase: string;
@@ -30,6 +37,8 @@ export interface IpQuotaView extends IpSnapshot {
   remaining: number;
   /** This clock hour, when the IP is paced: allowance, used, and why it stops. */
   hour: { allowance: number; used: number; reason: string | null } | null;
+  /** The counters are the last ones read: the quota store is unavailable now. */
+  stale: boolean;
 }
 
 /**
@@ -40,6 +49,8 @@ export interface IpQuotaView extends IpSnapshot {
 export class Gate {
   private rotation = 0;
   private dayTurn: ((day: DayKey) => Promise<void>) | null = null;
+  /** The last counters read per "day|key", for read-only views while the store is down. */
+  private readonly lastUsage = new Map<string, IpUsage>();
 
   constructor(
     private readonly registry: Registry,
@@ -79,12 +90,28 @@ export class Gate {
     return h.day === day ? h.hour : null;
   }
 
-  async snapshot(of: TenantRecord, day: DayKey = this.today()): Promise<IpQuotaView[]> {
-    const tenant = await this.turned(of, day);
+  /**
+   * Today's view of the tenant's IPs. With `allowStale` (read endpoints), a store
+   * that cannot be read gives the last counters read, marked stale; never for a
+   * decision: reserve reads fresh counters or fails closed.
+   */
+  async snapshot(of: TenantRecord, day: DayKey = this.today(), opts: { allowStale?: boolean } = {}): Promise<IpQuotaView[]> {
+    const tenant = opts.allowStale ? await this.turned(of, day).catch(() => this.registry.tenant(of.id) ?? of) : await this.turned(of, day);
     const hour = this.pacedHour(day);
     const keys = tenant.ips.map((i) => i.address);
     if (hour !== null) for (const i of tenant.ips) if (i.state === 'warming') keys.push(hourBucket(i.address, hour));
-    const usage = await this.ledger.usage(day, keys);
+    let usage: Map<IpAddress, IpUsage>;
+    let stale = false;
+    try {
+      usage = await this.ledger.usage(day, keys);
+      if (this.lastUsage.size > 50_000) this.lastUsage.clear();
+      for (const [k, u] of usage) this.lastUsage.set(`${day}|${k}`, u);
+    } catch (err) {
+      if (!opts.allowStale) throw err;
+      if (!keys.every((k) => this.lastUsage.has(`${day}|${k}`))) throw new StoreUnavailableError(err);
+      usage = new Map(keys.map((k) => [k, this.lastUsage.get(`${day}|${k}`)!]));
+      stale = true;
+    }
     return tenant.ips.map((ip) => {
       const phase = capFor(ip, day, this.opts.schedule);
       const u = usage.get(ip.address) ?? { committed: 0, reserved: 0 };
@@ -99,7 +126,7 @@ export class Gate {
         remaining = Math.min(remaining, limit.allowed);
       }
       // remaining is what is really left: the day's cap or this hour's pace, whichever is lower.
-      return { ...snap, hostname: ip.hostname, phase: phase.phase, committed: u.committed, reserved: u.reserved, remaining, hour: paced };
+      return { ...snap, hostname: ip.hostname, phase: phase.phase, committed: u.committed, reserved: u.reserved, remaining, hour: paced, stale };
     });
   }
 

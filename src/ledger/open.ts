@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from '../store/db.js';
 import type { QuotaLedger } from './ledger.js';
+import type { Cluster, Redis } from 'ioredis';
 import { createRedisClient, RedisLedger, waitForRedis, type RedisClient } from './redis.js';
 import { SqliteLedger } from './sqlite.js';
 
@@ -33,6 +34,13 @@ export async function openLedger(cfg: Config, db: Db, log: Logger): Promise<Open
   });
   try {
     await waitForRedis(redis, 3000);
+    const persisted = await persistenceOf(redis);
+    if (persisted === false) {
+      log.error('redis.no_persistence', {
+        url: redactUrl(url),
+        note: 'Redis keeps neither an AOF nor RDB snapshots: a restart empties the quota counters and the shared warmup. Run it with appendonly yes.',
+      });
+    }
   } catch (err) {
     // Start anyway: the gate fails closed (everything is spooled) until Redis answers.
     log.error('redis.unreachable_at_start', { url: redactUrl(url), error: err as Error });
@@ -54,5 +62,26 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return 'redis://(unparseable)';
+  }
+}
+
+/**
+ * Whether Redis writes what it holds to disk (AOF, or RDB save points); null when
+ * it will not say (CONFIG disabled, as on some managed services).
+ */
+export async function persistenceOf(redis: RedisClient): Promise<boolean | null> {
+  const node = redis.isCluster ? (redis as Cluster).nodes('master')[0] : (redis as Redis);
+  if (!node) return null;
+  try {
+    const aof = (await node.config('GET', 'appendonly')) as string[];
+    const save = (await node.config('GET', 'save')) as string[];
+    return aof[1] === 'yes' || (save[1] ?? '').trim() !== '';
+  } catch {
+    try {
+      const info = await node.info('persistence');
+      return /aof_enabled:1/.test(info) ? true : null;
+    } catch {
+      return null;
+    }
   }
 }

@@ -8,6 +8,7 @@ import { messageRoutes } from '../api/routes/messages.js';
 import { powermtaRoutes } from '../api/routes/powermta.js';
 import { templateRoutes } from '../api/routes/templates.js';
 import { listenApi } from '../api/server.js';
+import { redisHealthy } from '../ledger/redis.js';
 import type { Ingress } from '../ingress/smtp.js';
 import type { PmtaConfigService } from '../pmta/service.js';
 import type { SubmitFn } from '../templates/submit.js';
@@ -56,6 +57,7 @@ export async function apiPart(
     messagesInFlight: () => ingress.inFlight(),
     statusParts: parts.statusParts,
     acceptingWrites: () => accepting,
+    ...(quota.redis ? { sharedStore: () => redisHealthy(quota.redis!, 500) } : {}),
   };
   const mounts: RouteMount[] = [
     (app) => app.route('/api/v2/powermta', powermtaRoutes(deps, parts.pmtaConfig)),

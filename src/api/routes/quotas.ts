@@ -46,9 +46,11 @@ export function quotaRoutes(deps: ApiDeps) {
   app.get('/:tenant', async (c) => {
     const tenant = tenantOf(c.req.param('tenant'));
     const today = deps.gate.today();
-    const snap = await deps.gate.snapshot(tenant, today);
+    const snap = await deps.gate.snapshot(tenant, today, { allowStale: true });
     const live = snap.filter(usable);
+    const stale = snap.some((s) => s.stale);
     return c.json({
+      ...(stale ? { stale: true, note: 'the quota store is unavailable: counters as last read' } : { stale: false }),
       tenant_id: tenant.id,
       tenant: tenant.slug,
       name: tenant.name,
@@ -69,13 +71,14 @@ export function quotaRoutes(deps: ApiDeps) {
   app.post('/:tenant/check', async (c) => {
     const tenant = tenantOf(c.req.param('tenant'));
     const { emails_to_send: n } = await body(c, z.object({ emails_to_send: z.number().int().positive() }).strict());
-    const snap = await deps.gate.snapshot(tenant);
+    const snap = await deps.gate.snapshot(tenant, deps.gate.today(), { allowStale: true });
     const remaining = snap.filter(usable).reduce((a, s) => a + s.remaining, 0);
     const best = [...snap].filter(usable).sort((a, b) => b.remaining - a.remaining)[0];
     const split = splitOver(snap, n);
     const canSend = n <= remaining;
     const oneIp = best !== undefined && best.remaining >= n;
     return c.json({
+      stale: snap.some((s) => s.stale),
       tenant_id: tenant.id,
       emails_to_send: n,
       can_send: canSend,
@@ -126,12 +129,13 @@ export function quotaRoutes(deps: ApiDeps) {
     const tenant = tenantOf(c.req.param('tenant'));
     const ref = c.req.param('ip');
     const today = deps.gate.today();
-    const snap = await deps.gate.snapshot(tenant, today);
+    const snap = await deps.gate.snapshot(tenant, today, { allowStale: true });
     const s = snap.find((x) => x.ip === ref || x.vmta === ref);
     if (!s) throw new ApiError(404, 'not_found', `IP ${ref} is not one of tenant ${tenant.slug}'s IPs`);
     const ip = tenant.ips.find((i) => i.address === s.ip)!;
     return c.json({
       tenant_id: tenant.id,
+      stale: s.stale,
       ...ipJson(s, tenant, today),
       days_in_warmup: Math.max(0, daysBetween(ip.warmupStart, today)),
     });
