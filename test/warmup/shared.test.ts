@@ -158,4 +158,28 @@ describe('warmup shared by two agents through a real redis-server', () => {
     await waitFor(() => b.logs.some((l) => l.event === 'shared_states.refused' && l.ip === IP), 3000, 'b refused the shared resume');
     assert.equal((await ipView(b)).status, 'paused', 'only an operator on b lifts its own guard');
   });
+
+  it('Redis without persistence is reported at start; while it is down quota reads are stale-flagged and /healthz says so', async () => {
+    const [a, b] = agents as [Agent, Agent];
+    assert.ok(a.logs.some((l) => l.event === 'redis.no_persistence' && l.level === 'error'), 'warned loudly at start');
+    const before = await api(a, '/api/v2/quotas/sos-expat');
+    assert.equal(before.stale, false);
+    await redis.stop();
+    try {
+      const q = await api(a, '/api/v2/quotas/sos-expat');
+      assert.equal(q.stale, true);
+      assert.deepEqual(q.ips, before.ips, 'the counters last read');
+      const health = await fetch(`http://127.0.0.1:${a.daemon.apiAddress.port}/healthz`);
+      assert.equal(health.status, 503);
+      assert.equal(((await health.json()) as { shared_store: string }).shared_store, 'down');
+      // An agent that never read today's counters has nothing to show: 503 with a clear error.
+      b.clock.advance(DAY);
+      const res = await fetch(`http://127.0.0.1:${b.daemon.apiAddress.port}/api/v2/quotas/ulixai`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+      assert.equal(res.status, 503);
+      assert.equal(((await res.json()) as { error: string }).error, 'store_unavailable');
+    } finally {
+      await redis.start();
+    }
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${a.daemon.apiAddress.port}/healthz`)).status === 200, 5000, 'healthy again');
+  });
 });
