@@ -9,7 +9,7 @@ import { ipTransition } from './transitions.js';
 /** What a sync did that a person must hear about; the daemon logs it (config.ignored, config.removed). */
 export interface SyncReport {
   /** File values not applied because the store owns them now, with the value that stands. */
-  ignored: Array<{ key: string; file: string; stored: string; why: string }>;
+  ignored: Array<{ setting: string; file: string; stored: string; why: string }>;
   removedUsers: string[];
   removedDomains: string[];
   /** Tenants the file no longer declares: disabled, their spool kept. */
@@ -70,7 +70,7 @@ export async function syncTenantsFromConfig(db: Db, cfg: Config, today: string, 
         const same = u.passwordHash ? u.passwordHash === stored.password_hash : await verifyPassword(u.password!, stored.password_hash);
         if (!same) {
           report.ignored.push({
-            key: `tenants.${i}.users.${j}.${u.passwordHash ? 'passwordHash' : 'password'}`,
+            setting: `tenants.${i}.users.${j}.${u.passwordHash ? 'passwordHash' : 'password'}`,
             file: '(hidden)',
             stored: 'a password set through the API',
             why: 'a password an operator set through the API is not overwritten by the file; delete the user through the API to return it to the file',
@@ -147,7 +147,7 @@ export async function syncTenantsFromConfig(db: Db, cfg: Config, today: string, 
         // changed in the file is said once, so an operator applies it on purpose if it is meant.
         if (configStart !== null && configStart !== row.config_warmup_start && configStart !== row.warmup_start) {
           report.ignored.push({
-            key: `tenants.${i}.ips.${j}.warmupStart`,
+            setting: `tenants.${i}.ips.${j}.warmupStart`,
             file: configStart,
             stored: row.warmup_start,
             why: `the warmup of an existing IP is kept by the agent; to apply the file's day run \`pmta-agent ip warmup ${ip.address} --start ${configStart}\``,
@@ -160,7 +160,7 @@ export async function syncTenantsFromConfig(db: Db, cfg: Config, today: string, 
             setIpState.run(ip.state, 'set in the config file', now, ip.address);
             audit(`ip.${ip.state}`, `ip:${ip.address}`, { from: row.state, to: ip.state, reason: 'set in the config file' });
           } else {
-            report.ignored.push({ key: `tenants.${i}.ips.${j}.state`, file: ip.state, stored: row.state, why: t2.reason });
+            report.ignored.push({ setting: `tenants.${i}.ips.${j}.state`, file: ip.state, stored: row.state, why: t2.reason });
           }
         }
       }

@@ -121,7 +121,7 @@ describe('the config file vs the stored state', () => {
       assert.equal((old as { code?: number }).code, 535, `old password refused after ${step}`);
     }
     const ignored = agent.events('config.ignored');
-    assert.ok(ignored.some((e) => e.key === 'tenants.0.users.1.password' && e.stored === 'a password set through the API'));
+    assert.ok(ignored.some((e) => e.setting === 'tenants.0.users.1.password' && e.stored === 'a password set through the API'));
     assert.ok(!JSON.stringify(ignored).includes(SECOND.password), 'no password in the log');
   });
 
@@ -200,7 +200,7 @@ describe('the config file vs the stored state', () => {
     assert.deepEqual(await agent.cap(), regressed, 'a changed warmupStart is not applied');
     const said = agent.events('config.ignored');
     assert.equal(said.length, 1);
-    assert.equal(said[0]!.key, 'tenants.0.ips.0.warmupStart');
+    assert.equal(said[0]!.setting, 'tenants.0.ips.0.warmupStart');
     assert.equal(said[0]!.file, '2026-11-01');
     assert.equal(said[0]!.stored, '2026-11-10');
 
@@ -217,7 +217,7 @@ describe('the config file vs the stored state', () => {
     assert.equal((await agent.api(`/api/v2/ips/${IP}/retire`, { method: 'POST', json: { reason: 'returned to the host' } })).status, 200);
     await agent.daemon.reload(testConfig(dir, sim.port, { sosIps: [{ address: IP, state: 'active' }] }));
     assert.equal((await agent.cap()).status, 'retired');
-    assert.ok(agent.events('config.ignored').some((e) => e.key === 'tenants.0.ips.0.state' && e.stored === 'retired'));
+    assert.ok(agent.events('config.ignored').some((e) => e.setting === 'tenants.0.ips.0.state' && e.stored === 'retired'));
   });
 
   it('a value from another agent cannot un-retire an IP nor resume one the health guard paused; an operator can resume it', async () => {
