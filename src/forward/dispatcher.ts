@@ -1,4 +1,3 @@
-import type { Gate } from '../gate/gate.js';
 import type { Grant } from '../ledger/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -15,9 +14,18 @@ export interface SuppressionCheck {
   check(tenantId: number, email: string): { reason: 'hard-bounce' | 'complaint' | 'manual' } | null;
 }
 
+/**
+ * Where the dispatcher gets units from: the gate, passed down by whoever
+ * builds the dispatcher (forward/ does not reach back up into gate/).
+ */
+export interface QuotaSource {
+  /** One recipient's units on the tenant's best IP (or on `onlyIp`); null when none is left. */
+  reserve(tenant: TenantRecord, n: number, onlyIp?: string): Promise<Grant | null>;
+}
+
 export interface DispatcherDeps {
   spool: Spool;
-  gate: Gate;
+  gate: QuotaSource;
   forwarder: Forwarder;
   health: PmtaHealth;
   settler: Settler;

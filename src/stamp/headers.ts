@@ -32,12 +32,15 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * Incremental search for the empty line that ends the header block
- * (CRLFCRLF or LFLF, whichever comes first; an empty first line means no
- * headers at all). Offsets are absolute over everything fed so far. Only the
- * last three bytes are remembered, so a chunked stream finds exactly the
- * split that a single buffer would: a match completes in the order the
- * matches start, so "first found" is "first in the message".
+ * Incremental search for the empty line that ends the header block as
+ * PowerMTA will see it: on the wire each of CRLF, CR and LF ends a line (see
+ * headerLines), so LFLF, CRLFCRLF, but also a bare CR after a line end
+ * (LF CR, CR CR) make an empty line; an empty first line means no headers at
+ * all. Offsets are absolute over everything fed so far. Only the last three
+ * bytes are remembered, so a chunked stream finds exactly the split that a
+ * single buffer would: a match completes in the order the matches start, so
+ * "first found" is "first in the message". For the rare bare-CR forms the
+ * split may fall one byte early in the empty line; the bytes pass unchanged.
  */
 export class HeaderEndFinder {
   private seen = 0;
@@ -56,22 +59,23 @@ export class HeaderEndFinder {
     const at = (i: number): number =>
       i >= 0 ? (chunk[i] ?? -1) : i === -1 ? this.p1 : i === -2 ? this.p2 : i === -3 ? this.p3 : -1;
     let found: HeaderSplit | null = null;
-    // Only line feeds can complete a match, so jump between them natively.
-    let i = indexOfLf(chunk, 0);
-    while (i !== -1) {
+    for (let i = 0; i < chunk.length && found === null; i++) {
+      const c = chunk[i]!;
       const pos = base + i;
       const b1 = at(i - 1);
-      if (pos === 0) {
-        found = { headerEnd: 0, bodyStart: 1 };
-      } else if (pos === 1 && b1 === CR) {
-        found = { headerEnd: 0, bodyStart: 2 };
-      } else if (b1 === LF) {
-        found = { headerEnd: pos, bodyStart: pos + 1 };
-      } else if (b1 === CR && at(i - 2) === LF && at(i - 3) === CR) {
-        found = { headerEnd: pos - 1, bodyStart: pos + 1 };
+      if (c === LF) {
+        if (pos === 0) found = { headerEnd: 0, bodyStart: 1 };
+        else if (pos === 1 && b1 === CR) found = { headerEnd: 0, bodyStart: 2 };
+        else if (b1 === LF) found = { headerEnd: pos, bodyStart: pos + 1 };
+        else if (b1 === CR && at(i - 2) === LF) found = { headerEnd: pos - 1, bodyStart: pos + 1 };
+      } else if (c === CR) {
+        // CR CR: a bare CR ended a line (or was the empty first line), and this one starts the empty line.
+        if (pos === 1 && b1 === CR) found = { headerEnd: 0, bodyStart: 1 };
+        else if (b1 === CR) found = { headerEnd: pos, bodyStart: pos + 1 };
+      } else if (b1 === CR && (pos === 1 || at(i - 2) === LF)) {
+        // A bare CR as the first line, or right after a line end: an empty line.
+        found = { headerEnd: pos - 1, bodyStart: pos };
       }
-      if (found !== null) break;
-      i = indexOfLf(chunk, i + 1);
     }
     const n = chunk.length;
     if (n >= 3) {
@@ -90,10 +94,6 @@ export class HeaderEndFinder {
     this.seen += n;
     return found;
   }
-}
-
-function indexOfLf(chunk: Uint8Array, from: number): number {
-  return chunk.indexOf(LF, from);
 }
 
 /**

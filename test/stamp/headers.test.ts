@@ -178,3 +178,41 @@ describe('stampHeaderBlock', () => {
     assert.throws(() => stampHeaderBlock('A: 1\n', { vmta: ' ', job: 'j' }, false), TypeError);
   });
 });
+
+describe('HeaderEndFinder agrees with the lines PowerMTA will see', () => {
+  /** Where the first empty line starts when each of CRLF, CR and LF ends a line (as on the wire). */
+  function reference(text: string): number | null {
+    const re = /[^\r\n]*(\r\n|\r|\n)/g;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(text))) if (m[0].length === m[1]!.length) return m.index;
+    return null;
+  }
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  it('finds the first empty line (at most one byte into it), the same in one buffer or byte by byte, on 3000 random blocks', () => {
+    const alphabet = ['a', 'b', ':', ' ', '\r', '\n', '\r\n'];
+    for (let k = 0; k < 3000; k++) {
+      const text = Array.from({ length: 1 + rand(12) }, () => alphabet[rand(alphabet.length)]).join('');
+      const buf = Buffer.from(text);
+      const whole = new HeaderEndFinder().feed(buf);
+      const f = new HeaderEndFinder();
+      let bytewise = null;
+      for (let i = 0; i < buf.length && !bytewise; i++) bytewise = f.feed(buf.subarray(i, i + 1));
+      assert.deepEqual(bytewise, whole, JSON.stringify(text));
+      const ref = reference(text);
+      if (ref === null) {
+        // Only a trailing CR can still turn out to be a line end once more bytes come.
+        assert.equal(whole, null, JSON.stringify(text));
+        continue;
+      }
+      if (whole === null) {
+        assert.ok(text.endsWith('\r'), `missed the empty line at ${ref} in ${JSON.stringify(text)}`);
+        continue;
+      }
+      assert.ok(whole.headerEnd >= ref && whole.headerEnd <= ref + 1, `${whole.headerEnd} vs ${ref} in ${JSON.stringify(text)}`);
+    }
+  });
+});
