@@ -221,7 +221,8 @@ export class Dispatcher {
     // MailWizz had its 250 when the message was spooled: a refusal now would be lost without this.
     settler.refusedAfterAck(ctx, s.refused);
     const remaining = [...s.spool, ...entry.meta.rcptTo.slice(held.length)];
-    const counts = { forwarded: s.forwarded.length, spooled: remaining.length, refused: s.refused.length };
+    // spooled: recipients PowerMTA did not take on this try (they stay in the spool).
+    const counts = { forwarded: s.forwarded.length, spooled: s.spool.length, refused: s.refused.length };
     const base = { tenant: tenant.slug, spoolId: entry.meta.id, messageId: entry.meta.messageId, vmta: ip.vmta, rcpts: held.map((h) => h.rcpt), ...counts };
     this.count(tenant, counts);
     if (s.forwarded.length === 0 && s.refused.length === 0) {
@@ -253,6 +254,7 @@ export class Dispatcher {
     if (!m) return;
     if (c.forwarded) m.rcptOutcomes.inc({ tenant: tenant.slug, outcome: 'forwarded' }, c.forwarded);
     if (c.refused) m.rcptOutcomes.inc({ tenant: tenant.slug, outcome: 'refused' }, c.refused);
+    if (c.spooled) m.rcptOutcomes.inc({ tenant: tenant.slug, outcome: 'spooled' }, c.spooled);
   }
 
   private async expireOld(): Promise<void> {

@@ -190,8 +190,8 @@ export class Settler {
     try {
       for (const g of item.grants) await commitGrant(this.deps.ledger, g);
       return true;
-    } catch (err) {
-      this.deps.log.error('ledger.commit_failed', { handoff: item.journalId, units: item.grants.length, error: err as Error, note: 'kept and retried' });
+    } catch {
+      // Logged by the ledger (ledger.commit_failed); kept and retried here.
       return false;
     }
   }

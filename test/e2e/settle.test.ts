@@ -4,7 +4,12 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
-import { campaignMessage, send, startHarness, TODAY, ULIXAI, waitFor } from '../helpers/env.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildPmtaModel } from '../../src/pmta/model.js';
+import { renderPmtaConfig } from '../../src/pmta/render.js';
+import { TWO_TENANTS } from '../pmta/fixtures.js';
+import { campaignMessage, send, startHarness, tmpDir, TODAY, ULIXAI, waitFor } from '../helpers/env.js';
 import { rawSmtp } from '../helpers/raw-smtp.js';
 import type { IpAddress } from '../../src/types.js';
 
@@ -90,6 +95,30 @@ describe('settling PowerMTA answers, end to end', () => {
       assert.ok(after.ok && !/Queued/.test(after.response), JSON.stringify(after));
     } finally {
       await h.close();
+    }
+  });
+
+  it('a reply that the VMTA does not exist (a reload removed it a moment ago) is retried from the spool, not bounced', async () => {
+    // PowerMTA runs a config without SOS-Expat's 45.123.10.1 (its VMTA is gone), then reloads one with it.
+    const { dir, cleanup } = tmpDir();
+    const conf = path.join(dir, 'pmta-agent.conf');
+    const without = { ...TWO_TENANTS, tenants: TWO_TENANTS.tenants.map((t) => (t.slug === 'sos-expat' ? { ...t, ips: t.ips.filter((i) => i.address !== '45.123.10.1') } : t)) };
+    await writeFile(conf, renderPmtaConfig(buildPmtaModel(without)));
+    const h = await startHarness({ sosIps: [{ address: ip1, state: 'active' }], sim: { configFile: conf } });
+    try {
+      const m = campaignMessage();
+      const r = await send(h.port, { raw: m.raw });
+      assert.ok(r.ok && /Queued .*does not know the VMTA/.test(r.response), JSON.stringify(r));
+      assert.equal(h.daemon.spool.size(), 1);
+      assert.equal((await h.api('/api/v2/suppression/sos-expat')).body.entries.length, 0, 'no bounce, no suppression');
+      await writeFile(conf, renderPmtaConfig(buildPmtaModel(TWO_TENANTS)));
+      assert.ok((await h.sim.reload()).ok);
+      await waitFor(() => h.sim.received.some((x) => x.messageId === m.messageId), 10_000, 'delivered after the reload');
+      assert.equal(h.sim.received[0]!.vmta, 'sos-expat-45-123-10-1');
+      assert.deepEqual((await h.daemon.ledger.usage(TODAY as never, [ip1])).get(ip1), { committed: 1, reserved: 0 });
+    } finally {
+      await h.close();
+      cleanup();
     }
   });
 });
