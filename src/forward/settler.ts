@@ -171,7 +171,8 @@ export class Settler {
   /** Retries the owed commits now. */
   async retry(): Promise<void> {
     for (const item of [...this.pending]) {
-      if (!(await this.commitAll(item))) continue;
+      // The store is still failing: the others would too (and each failure is a log line).
+      if (!(await this.commitAll(item))) break;
       this.pending.delete(item);
       this.deps.log.info('ledger.commit_retried', { handoff: item.journalId, units: item.grants.length });
       if (item.callerDone && item.journalId !== null) this.markSettled(item.journalId);
