@@ -37,6 +37,8 @@ export async function teeToFile(
   let pmtaDone = false;
   if (forward) {
     toPmta = new PassThrough();
+    // The PowerMTA branch failing is told by its outcome; the file branch goes on.
+    toPmta.on('error', () => undefined);
     outcome = forward(toPmta).finally(() => {
       pmtaDone = true;
     });
@@ -52,9 +54,10 @@ export async function teeToFile(
         }
       }
       toFile.write(chunk);
-      if (toPmta && !pmtaDone) toPmta.write(chunk);
+      const branch = toPmta && !pmtaDone && !toPmta.destroyed ? toPmta : null;
+      branch?.write(chunk);
       // Check the flags after each wait: a 'drain' that fired while we waited on the other branch is gone.
-      if (toPmta && !pmtaDone && toPmta.writableNeedDrain) await Promise.race([once(toPmta, 'drain'), outcome]);
+      if (branch && !branch.destroyed && branch.writableNeedDrain) await Promise.race([once(branch, 'drain').catch(() => undefined), outcome]);
       if (toFile.writableNeedDrain) await once(toFile, 'drain');
     }
     if (info === null) {
@@ -72,6 +75,6 @@ export async function teeToFile(
     if (outcome) await outcome.catch(() => undefined);
     throw err;
   }
-  if (toPmta && !pmtaDone) toPmta.end();
+  if (toPmta && !pmtaDone && !toPmta.destroyed) toPmta.end();
   return { size, info, headerProblem: problem, outcome: outcome ? await outcome : null };
 }
