@@ -160,11 +160,13 @@ export class Reception {
     const id = Spool.newId(arrivedAt);
     const file = deps.spool.tmpPathFor(id);
     const plan = forwardPlan(deps, tx.tenant, tx.mailFrom, tx.granted);
-    const started = process.hrtime.bigint();
+    // PowerMTA's part only: from the end of the client's upload to PowerMTA's answer.
+    let uploaded = process.hrtime.bigint();
+    stream.once('end', () => (uploaded = process.hrtime.bigint()));
     const timedForward = plan
       ? async (s: Readable) => {
           const outcome = await deps.forwarder.forward(plan.req, s);
-          deps.metrics.forwardSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          deps.metrics.forwardSeconds.observe(Math.max(0, Number(process.hrtime.bigint() - uploaded)) / 1e9);
           return outcome;
         }
       : null;
