@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { fsyncDir, fsyncPath } from '../store/fsync.js';
+import { DIR_MODE, FILE_MODE } from '../store/modes.js';
 
 /** What the spool knows of a message besides its bytes. */
 export interface SpoolMeta {
@@ -62,7 +63,7 @@ export class Spool {
    * messages move to the id's directory first.
    */
   async init(tenantIdOf: (slug: string) => number | undefined = () => undefined): Promise<void> {
-    await fsp.mkdir(this.tmpDir, { recursive: true });
+    await fsp.mkdir(this.tmpDir, { recursive: true, mode: DIR_MODE });
     // Partial uploads from before a restart were never acknowledged.
     for (const f of await fsp.readdir(this.tmpDir)) await fsp.rm(path.join(this.tmpDir, f), { force: true });
     const dirs = (await fsp.readdir(this.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name !== 'tmp');
@@ -120,7 +121,7 @@ export class Spool {
           continue;
         }
         const tdir = path.join(this.dir, String(tenantId));
-        await fsp.mkdir(tdir, { recursive: true });
+        await fsp.mkdir(tdir, { recursive: true, mode: DIR_MODE });
         const newMeta = path.join(tdir, `${id}.json`);
         if (!(await exists(newMeta))) {
           await fsp.rm(path.join(tdir, `${id}.eml`), { force: true });
@@ -164,7 +165,7 @@ export class Spool {
    */
   async admit(src: string, meta: SpoolMeta): Promise<SpoolEntry> {
     const tdir = path.join(this.dir, String(meta.tenantId));
-    await fsp.mkdir(tdir, { recursive: true });
+    await fsp.mkdir(tdir, { recursive: true, mode: DIR_MODE });
     const emlPath = path.join(tdir, `${meta.id}.eml`);
     const metaPath = path.join(tdir, `${meta.id}.json`);
     await fsyncPath(src);
@@ -235,7 +236,7 @@ async function exists(file: string): Promise<boolean> {
 
 async function writeDurably(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp`;
-  const fh = await fsp.open(tmp, 'w');
+  const fh = await fsp.open(tmp, 'w', FILE_MODE);
   try {
     await fh.writeFile(text);
     await fh.sync();

@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { FILE_MODE } from '../store/modes.js';
 import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -27,7 +28,7 @@ export async function teeToFile(
   file: string,
   forward: ((stream: Readable) => Promise<ForwardOutcome>) | null,
 ): Promise<Teed> {
-  const toFile = createWriteStream(file);
+  const toFile = createWriteStream(file, { mode: FILE_MODE });
   const headers = new HeaderCollector();
   let info: HeaderInfo | null = null;
   let problem: string | null = null;

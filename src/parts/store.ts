@@ -1,9 +1,10 @@
 // The SQLite store and the records kept in it: one instance of each store,
 // shared by every other part.
 import { SuppressionStore } from '../accounting/suppression.js';
-import { sqlitePathOf } from '../config/load.js';
+import { dkimDirOf, spoolDirOf, sqlitePathOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openDb, type Db } from '../store/db.js';
+import { tightenStateModes } from '../store/modes.js';
 import { TemplateStore } from '../templates/store.js';
 import { TenantAdmin } from '../tenants/admin.js';
 import { Registry } from '../tenants/registry.js';
@@ -28,6 +29,8 @@ export interface StorePart {
 export async function storePart(ctx: PartContext): Promise<StorePart> {
   const { clock } = ctx;
   const cfg = ctx.cfg();
+  const failures = tightenStateModes({ stateDir: cfg.store.stateDir, sqlitePath: sqlitePathOf(cfg), spoolDir: spoolDirOf(cfg), dkimDir: dkimDirOf(cfg) });
+  for (const f of failures) ctx.log.warn('state.mode_not_set', { path: f.path, error: f.error, note: 'could not make it private (0700/0600): fix its owner or mode' });
   const db = openDb(sqlitePathOf(cfg));
   const syncTenants = (next: Config) => syncTenantsFromConfig(db, next, dayKey(clock.now(), next.warmup.timezone), clock.now());
   const initialSync = await syncTenants(cfg);

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { DIR_MODE, privateFile } from './modes.js';
 import path from 'node:path';
 
 export type Db = Database.Database;
@@ -212,7 +213,9 @@ const MIGRATIONS: string[] = [
 ];
 
 export function openDb(file: string): Db {
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: DIR_MODE });
+  // SQLite gives its -wal and -shm files the database file's mode: create it 0600 first.
+  privateFile(file);
   const db = new Database(file);
   // WAL lets readers (API, CLI) run beside the writer; busy_timeout covers a second process.
   db.pragma('journal_mode = WAL');
