@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { redactUrl } from '../http/redact.js';
 import type { Logger } from '../log/logger.js';
 
 export interface Alert {
@@ -22,17 +23,18 @@ export class Notifier {
   notify(alert: Alert): void {
     this.log.warn(`alert.${alert.kind}`, { title: alert.title, ...alert.detail });
     const { webhookUrl, telegram } = this.cfg();
-    if (webhookUrl) void this.send('webhook', webhookUrl, { kind: alert.kind, title: alert.title, detail: alert.detail, at: new Date().toISOString() });
+    if (webhookUrl) void this.send('webhook', webhookUrl, redactUrl(webhookUrl), { kind: alert.kind, title: alert.title, detail: alert.detail, at: new Date().toISOString() });
     if (telegram) {
       const text = `pmta-agent: ${alert.title}\n${Object.entries(alert.detail)
         .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join('\n')}`;
       // The bot token is part of the URL: never log the URL itself.
-      void this.send('telegram', `https://api.telegram.org/bot${telegram.botToken}/sendMessage`, { chat_id: telegram.chatId, text });
+      void this.send('telegram', `https://api.telegram.org/bot${telegram.botToken}/sendMessage`, 'https://api.telegram.org/bot***/sendMessage', { chat_id: telegram.chatId, text });
     }
   }
 
-  private async send(target: string, url: string, body: unknown): Promise<void> {
+  /** `shown` stands for the URL in the logs; fetch's own errors can quote the URL, so they are scrubbed with it. */
+  private async send(target: string, url: string, shown: string, body: unknown): Promise<void> {
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         const res = await this.fetchFn(url, {
@@ -40,11 +42,13 @@ export class Notifier {
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(5_000),
+          // Never follow: a redirect would send the alert (and a Telegram bot token in the path) somewhere not configured.
+          redirect: 'manual',
         });
         if (res.ok) return;
-        this.log.warn('alert.send_failed', { target, status: res.status, attempt });
+        this.log.warn('alert.send_failed', { target, url: shown, status: res.status, attempt });
       } catch (err) {
-        this.log.warn('alert.send_failed', { target, error: (err as Error).message, attempt });
+        this.log.warn('alert.send_failed', { target, url: shown, error: (err as Error).message.split(url).join(shown), attempt });
       }
       await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 1)));
     }

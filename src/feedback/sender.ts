@@ -34,6 +34,7 @@ import type { Logger } from '../log/logger.js';
 import type { Db } from '../store/db.js';
 import { systemClock, type Clock } from '../types.js';
 import { webhookUrl } from './targets.js';
+import { redactUrl } from '../http/redact.js';
 
 export interface FeedbackSenderOptions {
   db: Db;
@@ -325,7 +326,7 @@ export class FeedbackSender {
           ? 'misrouted'
           : 'unavailable';
       const location = res.headers.get('location');
-      const detail = location !== null ? ` to ${location}` : text.trim() !== '' ? `: ${excerpt(text)}` : '';
+      const detail = location !== null ? ` to ${redact(location)}` : text.trim() !== '' ? `: ${excerpt(text)}` : '';
       return { kind, status, error: `HTTP ${status}${detail}`, retryAfterMs: retryAfter(res.headers.get('retry-after'), this.clock) };
     } catch (err) {
       if (ac.signal.aborted && ac.signal.reason === STOPPED) return { kind: 'stopped' };
@@ -394,16 +395,8 @@ function splitCredentials(url: string): { href: string; authorization: string | 
   return { href: u.toString(), authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
 }
 
-/** A URL for the logs: a password in it (basic auth) is not shown. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^/@]*@/, '//***@');
-  }
-}
+/** A URL for the logs: without credentials, query or fragment. */
+const redact = redactUrl;
 
 function excerpt(s: string): string {
   const t = s.replace(/\s+/g, ' ').trim();
