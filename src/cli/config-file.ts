@@ -3,13 +3,18 @@ import type { Config } from '../config/schema.js';
 import { parse, withUsage } from './args.js';
 
 /**
- * A command whose one option is `--config FILE` (else the default path): answers
+ * A command whose options are `--config FILE` (else the default path) and `booleanFlags`: answers
  * --help, loads the file and runs `body` with it. A file with problems is not run:
  * each bad key and why goes to stderr and the command exits 1.
  */
-export function withConfigFile(usage: string, argv: string[], body: (cfg: Config, file: string) => Promise<number>): Promise<number> {
+export function withConfigFile(
+  usage: string,
+  argv: string[],
+  body: (cfg: Config, file: string, flags: Record<string, boolean>) => Promise<number>,
+  booleanFlags: string[] = [],
+): Promise<number> {
   return withUsage(usage, async () => {
-    const { values } = parse(argv, { config: { type: 'string' } });
+    const { values } = parse(argv, { config: { type: 'string' }, ...Object.fromEntries(booleanFlags.map((f) => [f, { type: 'boolean' as const }])) });
     if (values.help) {
       process.stdout.write(usage);
       return 0;
@@ -23,6 +28,6 @@ export function withConfigFile(usage: string, argv: string[], body: (cfg: Config
       process.stderr.write(`${err.message}\n`);
       return 1;
     }
-    return body(cfg, file);
+    return body(cfg, file, Object.fromEntries(booleanFlags.map((f) => [f, values[f] === true])));
   });
 }
