@@ -28,6 +28,6 @@ export function withConfigFile(
       process.stderr.write(`${err.message}\n`);
       return 1;
     }
-    return body(cfg, file, Object.fromEntries(booleanFlags.map((f) => [f, values[f] === true])));
+    return body(cfg, file, Object.fromEntries(booleanFlags.map((f) => [f, (values as Record<string, unknown>)[f] === true])));
   });
 }
