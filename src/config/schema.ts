@@ -99,7 +99,15 @@ export const configSchema = z
         /** Name announced in the greeting and EHLO reply. */
         hostname: z.string().default('pmta-agent.local'),
         maxMessageBytes: z.number().int().positive().default(50 * 1024 * 1024),
+        /** Authenticated sessions at most (MailWizz's parallel senders). */
         maxClients: z.number().int().positive().default(200),
+        /** Connections not yet authenticated, at most; past it the one that has waited longest is closed (421 4.7.0), so MailWizz always gets in. */
+        maxUnauthenticatedClients: z.number().int().positive().default(100),
+        /** A connection that has not authenticated this long after connecting is closed (421 4.7.0). */
+        unauthenticatedTimeoutMs: z.number().int().positive().default(10_000),
+        /** A failed AUTH is answered this late, doubling with each failure from the same address. */
+        authFailureDelayMs: z.number().int().nonnegative().default(1_000),
+        authFailureMaxDelayMs: z.number().int().nonnegative().default(30_000),
         maxRecipients: z.number().int().positive().default(1000),
         socketTimeoutMs: z.number().int().positive().default(60_000),
         /** On SIGTERM, messages in flight get this long to reach PowerMTA; after it they are spooled. */

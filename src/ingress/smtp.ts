@@ -3,9 +3,13 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { TenantRecord } from '../tenants/registry.js';
+import { AuthThrottle } from './auth-throttle.js';
+import { Credentials } from './credentials.js';
 import { useOwnEnhancedCodes } from './enhanced-codes.js';
+import { greetWithoutPause } from './greeting.js';
 import { Reception, type ReceptionDeps, type Transaction } from './reception.js';
 import { replies, SmtpReplyError, type Reply } from './replies.js';
+import { WaitingRoom } from './waiting-room.js';
 
 export type IngressDeps = ReceptionDeps;
 
@@ -23,6 +27,8 @@ export interface Ingress {
   listen(): Promise<{ host: string; port: number }>;
   /** Sessions currently open. */
   sessions(): number;
+  /** Connections that have not authenticated yet. */
+  unauthenticated(): number;
   /** Messages between end of DATA and their reply. */
   inFlight(): number;
   /** Stop accepting connections; open sessions go on. */
@@ -75,6 +81,11 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     return true;
   };
 
+  const credentials = new Credentials(deps.registry, deps.authCache);
+  const throttle = new AuthThrottle(() => ({ baseMs: cfg.authFailureDelayMs, maxMs: cfg.authFailureMaxDelayMs }));
+  const waiting = new WaitingRoom(() => ({ max: cfg.maxUnauthenticatedClients, timeoutMs: cfg.unauthenticatedTimeoutMs }));
+  const failureTimers = new Set<NodeJS.Timeout>();
+
   let stopped = false;
   const tls = cfg.tls.key && cfg.tls.cert ? { key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) } : null;
 
@@ -91,7 +102,8 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     authOptional: true,
     allowInsecureAuth: true,
     size: cfg.maxMessageBytes,
-    maxClients: cfg.maxClients,
+    // The waiting room keeps unauthenticated connections to their own share.
+    maxClients: cfg.maxClients + cfg.maxUnauthenticatedClients,
     maxRecipients: cfg.maxRecipients,
     socketTimeout: cfg.socketTimeoutMs,
     closeTimeout: 5_000,
@@ -103,24 +115,37 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       if (stopped) return cb(fail(replies.shuttingDown()));
       open.add(session.id);
       sessionLogs.set(session.id, deps.log.child({ session: session.id }));
+      waiting.enter(session.id, (why) => {
+        const reply = why === 'crowded' ? replies.waitingRoomFull() : replies.authTimeout(cfg.unauthenticatedTimeoutMs);
+        logOf(session).info('smtp.unauthenticated_closed', { remote: session.remoteAddress, why });
+        deps.metrics.smtpReplies.inc({ stage: 'connect', class: '4xx' });
+        for (const conn of server.connections) if (conn.id === session.id) conn.send(reply.code, reply.text);
+      });
       cb();
     },
 
     onAuth(auth, session, cb) {
+      waiting.authenticating(session.id);
       const username = auth.username ?? '';
-      const user = deps.registry.user(username);
-      const check = user ? deps.authCache.check(username, auth.password ?? '', user.passwordHash) : Promise.resolve(false);
-      check.then(
-        (ok) => {
-          if (!ok || !user) {
-            logOf(session).warn('smtp.auth_failed', { username, remote: session.remoteAddress });
+      credentials.check(username, auth.password ?? '').then(
+        (result) => {
+          if (!result.ok) {
+            // Answered late, and later for each failure from the same address.
+            const delayMs = throttle.failed(session.remoteAddress);
+            logOf(session).warn('smtp.auth_failed', { username, remote: session.remoteAddress, delayMs });
             deps.metrics.smtpReplies.inc({ stage: 'auth', class: '5xx' });
-            return cb(fail(replies.badCredentials()));
+            const timer = setTimeout(() => {
+              failureTimers.delete(timer);
+              cb(fail(replies.badCredentials()));
+            }, delayMs);
+            failureTimers.add(timer);
+            return;
           }
-          const log = logOf(session).child({ tenant: user.tenant });
+          waiting.leave(session.id);
+          const log = logOf(session).child({ tenant: result.tenant });
           sessionLogs.set(session.id, log);
           log.debug('smtp.auth_ok', { username });
-          cb(null, { user: { tenant: user.tenant, username, passwordHash: user.passwordHash } satisfies SessionUser });
+          cb(null, { user: { tenant: result.tenant, username, passwordHash: result.passwordHash } satisfies SessionUser });
         },
         (err) => {
           logOf(session).error('smtp.auth_error', { username, error: err as Error });
@@ -186,15 +211,20 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     onClose(session) {
       open.delete(session.id);
       sessionLogs.delete(session.id);
+      waiting.leave(session.id);
       void releaseTx(session.id);
     },
   });
 
   server.on('error', (err) => deps.log.error('smtp.server_error', { error: err }));
+  if (!greetWithoutPause(server)) {
+    deps.log.warn('smtp.greeting_pause_kept', { note: 'this smtp-server version is not the one the greeting patch knows; each connection waits 100 ms for its greeting' });
+  }
 
   return {
     server,
     sessions: () => open.size,
+    unauthenticated: () => waiting.size(),
     listen: () =>
       new Promise((resolve, reject) => {
         server.server.once('error', reject);
@@ -213,6 +243,8 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
     idle: () => (dataInFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
     close: async (closeMs = 1_000) => {
       (server.options as { closeTimeout?: number }).closeTimeout = closeMs;
+      waiting.clear();
+      for (const timer of failureTimers) timer.unref();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       // Sessions cut between RCPT and DATA: their units go back now, not at expiry.
       for (const id of [...txs.keys()]) await releaseTx(id);

@@ -3,6 +3,7 @@ import net from 'node:net';
 /** A bare SMTP client that sends one line at a time and reads whole replies, for protocol-level tests. */
 export async function rawSmtp(
   port: number,
+  opts: { localAddress?: string; firstLine?: string } = {},
 ): Promise<{
   cmd(line: string): Promise<string>;
   cmdMany(lines: string[]): Promise<string[]>;
@@ -13,7 +14,9 @@ export async function rawSmtp(
   close(): void;
   greeting: string;
 }> {
-  const sock = net.connect(port, '127.0.0.1');
+  const sock = net.connect({ port, host: '127.0.0.1', localAddress: opts.localAddress });
+  // Written as soon as the connection is up, before the greeting has been read.
+  if (opts.firstLine !== undefined) sock.once('connect', () => sock.write(opts.firstLine + '\r\n'));
   let buf = '';
   const waiters: Array<(reply: string) => void> = [];
   const replies: string[] = [];
