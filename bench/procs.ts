@@ -5,7 +5,7 @@
 // process) talks to the simulator and to the agent in exactly the same way.
 // Every child is registered here and killed on the way out, whatever happens.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,8 @@ export class Proc {
     readonly name: string,
     private readonly child: ChildProcess,
     onLine: (line: Line) => void = () => undefined,
+    /** Reads stdout lines that are not JSON log lines (smtp-sink's counters); true when it took the line. */
+    private readonly onText: (text: string) => boolean = () => false,
   ) {
     if (child.pid === undefined) throw new Error(`${name}: failed to start`);
     this.pid = child.pid;
@@ -62,6 +64,7 @@ export class Proc {
   }
 
   private line(text: string): void {
+    if (this.onText(text)) return;
     let parsed: Line;
     try {
       parsed = JSON.parse(text) as Line;
@@ -180,6 +183,51 @@ export async function startSim(acctDir: string): Promise<SimProc> {
   try {
     const ready = await proc.waitForLine((l) => l.event === 'sim.listening', 15_000, 'sim.listening');
     return Object.assign(proc, { port: Number(ready.port), received: () => counts.received, refused: () => counts.refused });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+/** Where Postfix's smtp-sink is, or null: the bench's baseline, a C sink without smtp-server's greeting pause. */
+export function findSmtpSink(): string | null {
+  const dirs = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', ...(process.env.PATH ?? '').split(':')];
+  for (const dir of dirs) {
+    const file = `${dir}/smtp-sink`;
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+export interface SinkProc extends Proc {
+  readonly port: number;
+  /** Messages it accepted so far (its `mesg=` counter). */
+  received(): number;
+}
+
+/**
+ * Postfix's smtp-sink on loopback: it answers every command at once and discards
+ * the mail. `-c` makes it print `sess=N quit=N mesg=N` counters, which is how the
+ * bench counts what arrived. As root it needs a user to drop to (`-u nobody`).
+ */
+export async function startSink(binary: string): Promise<SinkProc> {
+  const port = await freePort();
+  const args = ['-c', ...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '1024'];
+  let messages = 0;
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = new Proc('smtp-sink', child, undefined, (text) => {
+    const m = /mesg=(\d+)/.exec(text);
+    if (m) messages = Number(m[1]);
+    return m !== null;
+  });
+  try {
+    await waitForPort(proc, port, 15_000);
+    return Object.assign(proc, { port, received: () => messages });
   } catch (err) {
     await proc.stop();
     throw err;
