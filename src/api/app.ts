@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { bearerAuth } from './auth.js';
 import { apiTokens } from '../auth/tokens.js';
 import { requireScopes, routesWithoutRule } from './scopes.js';
@@ -33,6 +34,17 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
 
   app.use('/api/*', bearerAuth(() => apiTokens(deps.cfg()), () => deps.cfg().api.failureDelayMs));
   app.use('/api/*', requireScopes(deps.registry, log));
+  // After the token check, so an anonymous client cannot make us read anything. A
+  // body over the limit is cut off as it streams in (also without Content-Length).
+  app.use('/api/*', (c, next) => {
+    const maxSize = deps.cfg().api.maxBodyBytes;
+    return bodyLimit({
+      maxSize,
+      onError: () => {
+        throw new ApiError(413, 'too_large', `request body over api.maxBodyBytes (${maxSize} bytes)`, '(body)');
+      },
+    })(c, next);
+  });
   app.use('/api/*', async (c, next) => {
     if (c.req.method !== 'GET' && !deps.acceptingWrites()) throw new ApiError(503, 'shutting_down', 'the agent is shutting down');
     await next();
@@ -51,7 +63,8 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
   app.onError((err, c) => {
     const { status, body } = errorBody(err);
     if (status >= 500) log.error('api.error', { method: c.req.method, path: c.req.path, error: err });
-    return c.json(body, status);
+    // The rest of a refused body is never read: the connection cannot carry another request.
+    return c.json(body, status, status === 413 ? { connection: 'close' } : {});
   });
   return app;
 }

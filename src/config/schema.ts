@@ -13,6 +13,15 @@ export const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0
 export const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
 const port = z.number().int().min(0).max(65535);
 export const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes');
+// The names above and below reach PowerMTA's config file (a slug names VMTAs and
+// pools, a hostname is a smtp-source-host, a tenant's name is a comment): every
+// way in, the config file and the API, checks them with these shapes. A name is
+// one short line, so nothing can be smuggled into the file on a line of its own.
+export const tenantName = z
+  .string()
+  .min(1)
+  .max(100, 'must be at most 100 characters')
+  .regex(/^[^\p{Cc}\p{Zl}\p{Zp}]*$/u, 'must be one line of printable text');
 
 const timeZone = z.string().refine((tz) => {
   try {
@@ -69,7 +78,7 @@ export const tenantSchema = z
   .object({
     id: z.number().int().positive(),
     slug,
-    name: z.string().min(1),
+    name: tenantName,
     users: z.array(smtpUserSchema).min(1),
     domains: z.array(hostname.transform((d) => d.toLowerCase())).min(1),
     ips: z.array(ipSchema).default([]),
@@ -130,6 +139,8 @@ export const configSchema = z
         token: apiTokenValue.optional(),
         /** Tokens with a name (the audit log's "who"), the scopes they grant and, optionally, the only tenants they reach. */
         tokens: z.array(apiTokenSchema).default([]),
+        /** Larger request bodies are refused with 413 before they are read whole. */
+        maxBodyBytes: z.number().int().positive().default(1024 * 1024),
         /** After this many bad tokens from one address, each further attempt waits longer. */
         failureDelayMs: z.number().int().nonnegative().default(250),
       })

@@ -145,17 +145,68 @@ export class TenantAdmin {
     return t;
   }
 
-  createTenant(actor: string, input: { id?: number | undefined; slug: string; name: string }): TenantRecord {
-    const stored = (field: 'slug' | 'id', v: unknown) =>
-      this.db.prepare(`SELECT disabled_at FROM tenants WHERE ${field} = ?`).get(v) as { disabled_at: string | null } | undefined;
-    const why = (row: { disabled_at: string | null }) => (row.disabled_at ? ' (disabled: the config file no longer declares it)' : '');
-    const bySlug = stored('slug', input.slug);
-    if (bySlug) throw new ConflictError(`tenant ${input.slug} exists${why(bySlug)}`, 'slug');
-    const byId = input.id !== undefined ? stored('id', input.id) : undefined;
-    if (byId) throw new ConflictError(`tenant id ${input.id} exists${why(byId)}`, 'id');
+  /**
+   * A tenant with its users, domains and IPs, in one transaction: a conflict on
+   * any of them (checked inside the transaction, against the database) leaves
+   * nothing behind. Passwords are hashed first, outside it.
+   */
+  async createTenant(
+    actor: string,
+    input: {
+      id?: number | undefined;
+      slug: string;
+      name: string;
+      users?: Array<{ username: string; password: string }>;
+      domains?: string[];
+      ips?: Array<{ address: string; hostname: string; state?: IpState | undefined; warmupStart?: string | undefined }>;
+    },
+  ): Promise<TenantRecord> {
+    const users = input.users ?? [];
+    const domains = [...new Set((input.domains ?? []).map((d) => d.toLowerCase()))];
+    const ips = input.ips ?? [];
+    const repeated = <T>(xs: T[]) => xs.find((x, i) => xs.indexOf(x) !== i);
+    const twiceUser = repeated(users.map((u) => u.username));
+    if (twiceUser !== undefined) throw new ConflictError(`user ${twiceUser} is given twice`, 'users');
+    const twiceIp = repeated(ips.map((i) => i.address));
+    if (twiceIp !== undefined) throw new ConflictError(`IP ${twiceIp} is given twice`, 'ips');
+    const hashes = await Promise.all(users.map((u) => hashPassword(u.password)));
+    const start = dayKey(this.clock.now(), this.timeZone());
+    const row = (sql: string, value: unknown) => this.db.prepare(sql).get(value) as { disabled_at?: string | null } | undefined;
+    const why = (r: { disabled_at?: string | null }) => (r.disabled_at ? ' (disabled: the config file no longer declares it)' : '');
     this.db.transaction(() => {
+      const bySlug = row('SELECT disabled_at FROM tenants WHERE slug = ?', input.slug);
+      if (bySlug) throw new ConflictError(`tenant ${input.slug} exists${why(bySlug)}`, 'slug');
+      const byId = input.id !== undefined ? row('SELECT disabled_at FROM tenants WHERE id = ?', input.id) : undefined;
+      if (byId) throw new ConflictError(`tenant id ${input.id} exists${why(byId)}`, 'id');
+      for (const u of users)
+        if (row('SELECT 1 FROM smtp_users WHERE username = ?', u.username)) throw new ConflictError(`user ${u.username} belongs to another tenant`, 'username');
+      for (const d of domains) if (row('SELECT 1 FROM domains WHERE domain = ?', d)) throw new ConflictError(`domain ${d} belongs to another tenant`, 'domain');
+      for (const ip of ips) {
+        const owned = row('SELECT disabled_at FROM ips WHERE address = ?', ip.address);
+        if (owned) throw new ConflictError(`IP ${ip.address} already belongs to a tenant${why(owned)}`, 'address');
+      }
       const r = this.db.prepare("INSERT INTO tenants (id, slug, name, origin) VALUES (?, ?, ?, 'api')").run(input.id ?? null, input.slug, input.name);
-      this.audit(actor, 'tenant.create', `tenant:${input.slug}`, { id: Number(r.lastInsertRowid), name: input.name });
+      const id = Number(r.lastInsertRowid);
+      this.audit(actor, 'tenant.create', `tenant:${input.slug}`, { id, name: input.name });
+      users.forEach((u, i) => {
+        this.db
+          .prepare("INSERT INTO smtp_users (username, tenant_id, password_hash, origin, hash_source) VALUES (?, ?, ?, 'api', 'api')")
+          .run(u.username, id, hashes[i]);
+        this.audit(actor, 'user.set', `tenant:${input.slug}`, { username: u.username });
+      });
+      for (const d of domains) {
+        this.db.prepare("INSERT INTO domains (domain, tenant_id, origin) VALUES (?, ?, 'api')").run(d, id);
+        this.audit(actor, 'domain.add', `tenant:${input.slug}`, { domain: d });
+      }
+      for (const ip of ips) {
+        const warmupStart = ip.warmupStart ?? start;
+        this.db
+          .prepare(
+            "INSERT INTO ips (address, tenant_id, hostname, state, warmup_start, config_state, origin, state_by, updated_at) VALUES (?, ?, ?, ?, ?, NULL, 'api', ?, ?)",
+          )
+          .run(ip.address, id, ip.hostname, ip.state ?? 'warming', warmupStart, actor, this.now());
+        this.audit(actor, 'ip.add', `ip:${ip.address}`, { tenant: input.slug, hostname: ip.hostname, warmupStart });
+      }
     })();
     this.changed('tenant');
     return this.tenantOrThrow(input.slug);

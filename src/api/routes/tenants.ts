@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { day, hostname, ipv4, slug } from '../../config/schema.js';
+import { day, hostname, ipv4, slug, tenantName } from '../../config/schema.js';
 import { IP_STATES } from '../../types.js';
 import type { TenantRecord } from '../../tenants/registry.js';
 import type { ApiDeps, Env } from '../context.js';
@@ -38,25 +38,22 @@ export function tenantRoutes(deps: ApiDeps) {
         .object({
           id: z.number().int().positive().optional(),
           slug,
-          name: z.string().min(1),
+          name: tenantName,
           users: z.array(z.object({ username: z.string().min(2).max(255), password: z.string().min(8) }).strict()).default([]),
           domains: z.array(hostname).default([]),
           ips: z.array(ipInput).default([]),
         })
         .strict(),
     );
-    const actor = c.get('actor');
-    const t = deps.admin.createTenant(actor, input);
-    for (const u of input.users) await deps.admin.setUser(actor, t.slug, u);
-    for (const d of input.domains) deps.admin.addDomain(actor, t.slug, d);
-    for (const ip of input.ips) deps.admin.addIp(actor, t.slug, ip);
-    return c.json(tenantJson(deps.admin.tenantOrThrow(t.slug)), 201);
+    // All or nothing: a conflict on any user, domain or IP leaves no tenant behind.
+    const t = await deps.admin.createTenant(c.get('actor'), input);
+    return c.json(tenantJson(t), 201);
   });
 
   app.get('/:tenant', (c) => c.json(tenantJson(deps.admin.tenantOrThrow(c.req.param('tenant')))));
 
   app.patch('/:tenant', async (c) => {
-    const input = await body(c, z.object({ name: z.string().min(1).optional() }).strict());
+    const input = await body(c, z.object({ name: tenantName.optional() }).strict());
     return c.json(tenantJson(deps.admin.updateTenant(c.get('actor'), c.req.param('tenant'), input)));
   });
 
