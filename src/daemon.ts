@@ -1,7 +1,7 @@
 // Assembly only: each part is built from the config and the parts it uses,
 // then they start in order and stop in the reverse of the way mail flows in.
 import { Notifier } from './alerts/notifier.js';
-import { keysNeedingRestart } from './config/restart.js';
+import { planReload } from './config/restart.js';
 import type { Config } from './config/schema.js';
 import type { Dispatcher } from './forward/dispatcher.js';
 import type { SentLookup } from './forward/journal.js';
@@ -23,6 +23,7 @@ import { storePart } from './parts/store.js';
 import { warmupPart } from './parts/warmup.js';
 import type { PmtaConfigService } from './pmta/service.js';
 import type { Db } from './store/db.js';
+import { lockStateDir } from './store/instance-lock.js';
 import type { TenantAdmin } from './tenants/admin.js';
 import type { Registry } from './tenants/registry.js';
 import { systemClock, type Clock } from './types.js';
@@ -57,26 +58,67 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** Something a failed start must close again. */
+interface Opened {
+  part: string;
+  close(): unknown;
+}
+
+/**
+ * All or nothing: when any part fails to start, what was already opened is
+ * closed again (last first) and the error is thrown, so the process can exit
+ * instead of living on without a listener (with Redis, its client alone kept
+ * such a process alive). /healthz answers 200 only once everything is up.
+ */
 export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Promise<Daemon> {
+  const log = opts.log ?? createLogger({ level: initial.log.level });
+  const opened: Opened[] = [];
+  try {
+    return await assemble(initial, opts.clock ?? systemClock, log, opened);
+  } catch (err) {
+    for (const { part, close } of opened.reverse()) {
+      try {
+        await Promise.race([close(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      } catch (closeErr) {
+        log.warn('daemon.start_cleanup_failed', { part, error: closeErr as Error });
+      }
+    }
+    throw err;
+  }
+}
+
+async function assemble(initial: Config, clock: Clock, log: Logger, opened: Opened[]): Promise<Daemon> {
   // Replaced on SIGHUP; every part reads the current one through ctx.cfg.
   let cfg = initial;
-  const log = opts.log ?? createLogger({ level: cfg.log.level });
-  const ctx: PartContext = { cfg: () => cfg, clock: opts.clock ?? systemClock, log, metrics: new Metrics() };
+  // Before anything touches SQLite or the spool: one agent per state directory.
+  const lock = lockStateDir(cfg.store.stateDir);
+  opened.push({ part: 'lock', close: () => lock.release() });
+  const ctx: PartContext = { cfg: () => cfg, clock, log, metrics: new Metrics() };
   const notifier = new Notifier(() => cfg.alerts, log);
 
   const store = await storePart(ctx);
+  opened.push({ part: 'store', close: () => store.stop() });
   const quota = await quotaPart(ctx, store);
+  opened.push({ part: 'quota', close: () => quota.stop() });
   const feedback = feedbackPart(ctx, store);
+  opened.push({ part: 'feedback', close: () => feedback.stop() });
   const accounting = accountingPart(ctx, store, { notifier, feedbackTenants: feedback.enabled });
+  opened.push({ part: 'accounting', close: () => accounting.stop() });
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });
+  opened.push({ part: 'forwarding', close: () => forwarding.stop() });
   const spooled = (tenantId: number) => forwarding.spool.size(tenantId);
   logSyncReport(store.initialSync, log, spooled);
   const smtp = ingressPart(ctx, store, quota, forwarding);
   const { ingress } = smtp;
+  opened.push({ part: 'ingress', close: () => ingress.close(1) });
   const pmtaConfig = pmtaConfigPart(ctx, store, { notifier });
+  opened.push({ part: 'pmta-config', close: () => pmtaConfig.stop() });
   const warmup = warmupPart(ctx, store, { notifier, ledger: quota.ledger, gate: quota.gate, redis: quota.redis, pmtaConfig: pmtaConfig.service });
+  opened.push({ part: 'warmup', close: () => warmup.stop() });
 
   quota.start();
+  // The SMTP listener first: nothing answers on the API, /healthz included, before it is up.
+  const smtpAddress = await ingress.listen();
   const api = await apiPart(ctx, {
     store,
     quota,
@@ -88,12 +130,14 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     afterBatch: accounting.afterBatch,
     statusParts: [pmtaConfig.status, feedback.status, accounting.status, () => disabledStatus(store.db, spooled)],
   });
-  const smtpAddress = await ingress.listen();
+  opened.push({ part: 'api', close: () => api.stop() });
   forwarding.start();
+  opened.push({ part: 'dispatcher', close: () => forwarding.drain() });
   await accounting.start();
   feedback.start();
   pmtaConfig.start();
   warmup.start();
+  api.ready();
   log.info('daemon.started', {
     smtp: `${smtpAddress.host}:${smtpAddress.port}`,
     api: `${api.address.host}:${api.address.port}`,
@@ -107,13 +151,14 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
     get cfg() {
       return cfg;
     },
-    async reload(next: Config) {
-      const restartNeeded = keysNeedingRestart(cfg, next);
+    async reload(file: Config) {
+      // A key is applied whole now, or kept at its running value until the restart.
+      const { config: next, applied, restartNeeded } = planReload(cfg, file);
       logSyncReport(await store.syncTenants(next), log, spooled);
       cfg = next;
       for (const part of [store, quota, forwarding, smtp, pmtaConfig, warmup]) part.reload(next);
-      log.info('config.reloaded', { tenants: store.registry.tenants().map((t) => t.slug) });
-      if (restartNeeded.length) log.warn('config.restart_needed', { keys: restartNeeded, note: 'these take effect after a restart' });
+      log.info('config.reloaded', { applied, tenants: store.registry.tenants().map((t) => t.slug) });
+      if (restartNeeded.length) log.warn('config.restart_needed', { keys: restartNeeded, note: 'kept at their running values until a restart' });
     },
     db: store.db,
     registry: store.registry,
@@ -154,6 +199,7 @@ export async function startDaemon(initial: Config, opts: DaemonOptions = {}): Pr
       await forwarding.stop();
       await quota.stop();
       store.stop();
+      lock.release();
       log.info('daemon.stopped');
       await log.flush();
     },

@@ -27,8 +27,11 @@ export function createApiApp(deps: ApiDeps, log: Logger, mounts: RouteMount[] = 
     }
     // Without the shared store nothing is forwarded (mail is spooled): the agent is not healthy.
     const shared = deps.sharedStore ? await deps.sharedStore() : null;
-    const ok = storeOk && shared !== false && deps.acceptingWrites();
-    return c.json({ ok, store: storeOk, ...(shared !== null ? { shared_store: shared ? 'up' : 'down' } : {}), accepting: deps.acceptingWrites() }, ok ? 200 : 503);
+    const ok = deps.ready() && storeOk && shared !== false && deps.acceptingWrites();
+    return c.json(
+      { ok, ready: deps.ready(), store: storeOk, ...(shared !== null ? { shared_store: shared ? 'up' : 'down' } : {}), accepting: deps.acceptingWrites() },
+      ok ? 200 : 503,
+    );
   });
   app.get('/metrics', async (c) => c.text(await deps.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
 

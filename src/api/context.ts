@@ -29,6 +29,8 @@ export interface ApiDeps {
   statusParts: Array<() => Record<string, unknown>>;
   /** The shared quota store (Redis), when there is one: whether it answers, for /healthz. */
   sharedStore?: () => Promise<boolean>;
+  /** False until every part has started: /healthz answers 503 until then. */
+  ready: () => boolean;
   /** False while shutting down: writes are refused with 503. */
   acceptingWrites: () => boolean;
 }

@@ -39,7 +39,11 @@ export interface Ingress {
   close(closeMs?: number): Promise<void>;
 }
 
-export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
+/**
+ * `cfg` is read once, for the listener; `current` is the config as SIGHUP leaves it,
+ * for the limits that apply to each new connection and each failed AUTH.
+ */
+export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: () => Config['smtp'] = () => cfg): Ingress {
   useOwnEnhancedCodes();
   const txs = new Map<string, Transaction>();
   const open = new Set<string>();
@@ -82,8 +86,9 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
   };
 
   const credentials = new Credentials(deps.registry, deps.authCache);
-  const throttle = new AuthThrottle(() => ({ baseMs: cfg.authFailureDelayMs, maxMs: cfg.authFailureMaxDelayMs }));
-  const waiting = new WaitingRoom(() => ({ max: cfg.maxUnauthenticatedClients, timeoutMs: cfg.unauthenticatedTimeoutMs }));
+  const throttle = new AuthThrottle(() => ({ baseMs: current().authFailureDelayMs, maxMs: current().authFailureMaxDelayMs }));
+  // The limit is part of the listener's maxClients below, so it stays as started; the deadline follows SIGHUP.
+  const waiting = new WaitingRoom(() => ({ max: cfg.maxUnauthenticatedClients, timeoutMs: current().unauthenticatedTimeoutMs }));
   const failureTimers = new Set<NodeJS.Timeout>();
 
   let stopped = false;
@@ -116,7 +121,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps): Ingress {
       open.add(session.id);
       sessionLogs.set(session.id, deps.log.child({ session: session.id }));
       waiting.enter(session.id, (why) => {
-        const reply = why === 'crowded' ? replies.waitingRoomFull() : replies.authTimeout(cfg.unauthenticatedTimeoutMs);
+        const reply = why === 'crowded' ? replies.waitingRoomFull() : replies.authTimeout(current().unauthenticatedTimeoutMs);
         logOf(session).info('smtp.unauthenticated_closed', { remote: session.remoteAddress, why });
         deps.metrics.smtpReplies.inc({ stage: 'connect', class: '4xx' });
         for (const conn of server.connections) if (conn.id === session.id) conn.send(reply.code, reply.text);

@@ -19,6 +19,8 @@ import type { StorePart } from './store.js';
 
 export interface ApiPart {
   address: { host: string; port: number };
+  /** Every part is up: /healthz may answer 200. */
+  ready(): void;
   /** From now on writes are refused with 503 (shutting down). */
   refuseWrites(): void;
   stop(): Promise<void>;
@@ -41,6 +43,7 @@ export async function apiPart(
 ): Promise<ApiPart> {
   const { store, quota, forwarding, ingress } = parts;
   let accepting = true;
+  let ready = false;
   const deps: ApiDeps = {
     cfg: ctx.cfg,
     db: store.db,
@@ -56,6 +59,7 @@ export async function apiPart(
     sessions: () => ingress.sessions(),
     messagesInFlight: () => ingress.inFlight(),
     statusParts: parts.statusParts,
+    ready: () => ready,
     acceptingWrites: () => accepting,
     ...(quota.redis ? { sharedStore: () => redisHealthy(quota.redis!, 500) } : {}),
   };
@@ -71,6 +75,9 @@ export async function apiPart(
   const server = await listenApi(createApiApp(deps, ctx.log, mounts), cfg.api.host, cfg.api.port);
   return {
     address: server.address,
+    ready() {
+      ready = true;
+    },
     refuseWrites() {
       accepting = false;
     },

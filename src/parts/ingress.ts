@@ -26,22 +26,26 @@ export function ingressPart(
   const authCache = new AuthCache(cfg.smtp.authCacheTtlMs);
   // A deleted user or a reset password must stop working now, not when its cache entry ages out.
   store.admin.onChange((kind) => kind === 'user' && authCache.clear());
-  const ingress = createIngress(cfg.smtp, {
-    registry: store.registry,
-    gate: quota.gate,
-    ledger: quota.ledger,
-    forwarder: forwarding.forwarder,
-    spool: forwarding.spool,
-    health: forwarding.health,
-    settler: forwarding.settler,
-    clock: ctx.clock,
-    log: ctx.log,
-    metrics: ctx.metrics,
-    suppression: store.suppression,
-    authCache,
-    spoolLimits: forwarding.spoolLimits,
-    jobFallback: forwarding.jobFallback,
-  });
+  const ingress = createIngress(
+    cfg.smtp,
+    {
+      registry: store.registry,
+      gate: quota.gate,
+      ledger: quota.ledger,
+      forwarder: forwarding.forwarder,
+      spool: forwarding.spool,
+      health: forwarding.health,
+      settler: forwarding.settler,
+      clock: ctx.clock,
+      log: ctx.log,
+      metrics: ctx.metrics,
+      suppression: store.suppression,
+      authCache,
+      spoolLimits: forwarding.spoolLimits,
+      jobFallback: forwarding.jobFallback,
+    },
+    () => ctx.cfg().smtp,
+  );
   return {
     ingress,
     submit: createSubmit(ingress.reception, store.registry),
