@@ -81,8 +81,17 @@ describe('API limits: body size, names that reach the PowerMTA config, atomic cr
 
   it('the config file is held to the same names', () => {
     const tenant = { id: 9, slug: 'cfg', users: [{ username: 'cfg-user', password: 'cfg-password' }], domains: ['cfg-mail.com'] };
-    assert.throws(() => parseConfig({ tenants: [{ ...tenant, name: 'Two\nlines' }] }), /tenants\.0\.name.*one line/s);
-    assert.throws(() => parseConfig({ tenants: [{ ...tenant, name: 'x'.repeat(101) }] }), /tenants\.0\.name/);
+    const problems = (name: string) => {
+      try {
+        parseConfig({ api: { token: API_TOKEN }, tenants: [{ ...tenant, name }] });
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    assert.match(problems('Two\nlines'), /1 problem\(s\)\s+tenants\.0\.name: must be one line of printable text/);
+    assert.match(problems('x'.repeat(101)), /1 problem\(s\)\s+tenants\.0\.name: must be at most 100 characters/);
+    assert.equal(problems('SOS Expat'), '');
   });
 
   it('a create that conflicts on a user, a domain or an IP answers 409 and leaves nothing behind', async () => {

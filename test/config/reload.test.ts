@@ -4,18 +4,22 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { changedKeys, planReload } from '../../src/config/restart.js';
-import { startHarness, testConfig, type Harness } from '../helpers/env.js';
+import { API_TOKEN, startHarness, testConfig, type Harness } from '../helpers/env.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+/** A config file with the given sections over the defaults (and the one key without a default, a token). */
+const config = (sections: Partial<ConfigInput> = {}) => parseConfig({ api: { token: API_TOKEN }, ...sections });
 
 describe('SIGHUP: each key applied whole, or kept until the restart', () => {
   it('names the changed leaves; arrays compare whole', () => {
-    const a = parseConfig({});
-    const b = parseConfig({ smtp: { port: 2600 }, warmup: { steps: [{ days: 3, dailyCap: 10 }] }, api: { maxBodyBytes: 10 } });
+    const a = config();
+    const b = config({ smtp: { port: 2600 }, warmup: { steps: [{ days: 3, dailyCap: 10 }] }, api: { token: API_TOKEN, maxBodyBytes: 10 } });
     assert.deepEqual(changedKeys(a, b), ['api.maxBodyBytes', 'smtp.port', 'warmup.steps']);
   });
 
   it('keeps restart keys at their running values in the config it runs on, and applies the rest', () => {
-    const running = parseConfig({ pmta: { configPath: '/etc/pmta/a.conf', reloadCommand: 'pmta reload' } });
-    const file = parseConfig({ pmta: { configPath: '/etc/pmta/b.conf', reloadCommand: 'systemctl reload pmta', port: 2526 }, smtp: { port: 2600, unauthenticatedTimeoutMs: 5000 } });
+    const running = config({ pmta: { configPath: '/etc/pmta/a.conf', reloadCommand: 'pmta reload' } });
+    const file = config({ pmta: { configPath: '/etc/pmta/b.conf', reloadCommand: 'systemctl reload pmta', port: 2526 }, smtp: { port: 2600, unauthenticatedTimeoutMs: 5000 } });
     const plan = planReload(running, file);
     assert.deepEqual(plan.restartNeeded, ['pmta.configPath', 'pmta.port', 'smtp.port']);
     assert.deepEqual(plan.applied, ['pmta.reloadCommand', 'smtp.unauthenticatedTimeoutMs']);
