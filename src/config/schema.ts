@@ -108,9 +108,9 @@ export const configSchema = z
         /** Name announced in the greeting and EHLO reply. */
         hostname: z.string().default('pmta-agent.local'),
         maxMessageBytes: z.number().int().positive().default(50 * 1024 * 1024),
-        /** Authenticated sessions at most (MailWizz's parallel senders). */
+        /** Sessions at most (MailWizz's parallel senders), plus room for maxUnauthenticatedClients more. */
         maxClients: z.number().int().positive().default(200),
-        /** Connections not yet authenticated, at most; past it the one that has waited longest is closed (421 4.7.0), so MailWizz always gets in. */
+        /** Connections not yet authenticated; past this many, the one that has waited longest (over a second) is closed with 421 4.7.0, so MailWizz always gets in. */
         maxUnauthenticatedClients: z.number().int().positive().default(100),
         /** A connection that has not authenticated this long after connecting is closed (421 4.7.0). */
         unauthenticatedTimeoutMs: z.number().int().positive().default(10_000),

@@ -11,6 +11,7 @@ export const replies = {
   badCredentials: (): Reply => ({ code: 535, text: '5.7.8 Authentication credentials invalid' }),
   authTimeout: (ms: number): Reply => ({ code: 421, text: `4.7.0 No authentication within ${Math.round(ms / 1000)} s, closing` }),
   waitingRoomFull: (): Reply => ({ code: 421, text: '4.7.0 Too many connections waiting to authenticate, closing the oldest' }),
+  tooManyConnections: (): Reply => ({ code: 421, text: '4.7.0 Too many connections, try again in a moment' }),
   senderNotAllowed: (domain: string): Reply => ({ code: 550, text: `5.7.1 Sender domain ${domain || '(empty)'} is not one of this tenant's domains` }),
   suppressedBounce: (rcpt: string, reason: string): Reply => ({
     code: 550,

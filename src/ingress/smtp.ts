@@ -43,6 +43,9 @@ export interface Ingress {
  * `cfg` is read once, for the listener; `current` is the config as SIGHUP leaves it,
  * for the limits that apply to each new connection and each failed AUTH.
  */
+/** A connection waiting to authenticate may be pushed out to make room only after this long (MailWizz's bursts authenticate well within it). */
+const PUSHED_OUT_AFTER_MS = 1_000;
+
 export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: () => Config['smtp'] = () => cfg): Ingress {
   useOwnEnhancedCodes();
   const txs = new Map<string, Transaction>();
@@ -87,8 +90,13 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
 
   const credentials = new Credentials(deps.registry, deps.authCache);
   const throttle = new AuthThrottle(() => ({ baseMs: current().authFailureDelayMs, maxMs: current().authFailureMaxDelayMs }));
-  // The limit is part of the listener's maxClients below, so it stays as started; the deadline follows SIGHUP.
-  const waiting = new WaitingRoom(() => ({ max: cfg.maxUnauthenticatedClients, timeoutMs: current().unauthenticatedTimeoutMs }));
+  // The room's size is part of the listener's total limit, so it stays as started; the deadline follows SIGHUP.
+  const waiting = new WaitingRoom(() => ({
+    max: cfg.maxUnauthenticatedClients,
+    timeoutMs: current().unauthenticatedTimeoutMs,
+    minWaitMs: PUSHED_OUT_AFTER_MS,
+  }));
+  const maxConnections = cfg.maxClients + cfg.maxUnauthenticatedClients;
   const failureTimers = new Set<NodeJS.Timeout>();
 
   let stopped = false;
@@ -107,8 +115,8 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
     authOptional: true,
     allowInsecureAuth: true,
     size: cfg.maxMessageBytes,
-    // The waiting room keeps unauthenticated connections to their own share.
-    maxClients: cfg.maxClients + cfg.maxUnauthenticatedClients,
+    // No maxClients here: smtp-server would refuse before onConnect, where the waiting
+    // room first pushes out an idle connection to make room.
     maxRecipients: cfg.maxRecipients,
     socketTimeout: cfg.socketTimeoutMs,
     closeTimeout: 5_000,
@@ -125,16 +133,26 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
         logOf(session).info('smtp.unauthenticated_closed', { remote: session.remoteAddress, why });
         deps.metrics.smtpReplies.inc({ stage: 'connect', class: '4xx' });
         for (const conn of server.connections) if (conn.id === session.id) conn.send(reply.code, reply.text);
+        // Gone now for the count below, before its socket has finished closing.
+        open.delete(session.id);
       });
+      if (open.size > maxConnections) {
+        waiting.leave(session.id);
+        open.delete(session.id);
+        sessionLogs.delete(session.id);
+        deps.metrics.smtpReplies.inc({ stage: 'connect', class: '4xx' });
+        return cb(fail(replies.tooManyConnections()));
+      }
       cb();
     },
 
     onAuth(auth, session, cb) {
-      waiting.authenticating(session.id);
+      waiting.checking(session.id, true);
       const username = auth.username ?? '';
       credentials.check(username, auth.password ?? '').then(
         (result) => {
           if (!result.ok) {
+            waiting.checking(session.id, false);
             // Answered late, and later for each failure from the same address.
             const delayMs = throttle.failed(session.remoteAddress);
             logOf(session).warn('smtp.auth_failed', { username, remote: session.remoteAddress, delayMs });

@@ -1,14 +1,18 @@
 // Connections that have not authenticated yet. Before AUTH a connection costs us a
 // socket and gives us nothing, and with one shared limit 200 idle ones locked MailWizz
-// out (issue 13). So they have their own limit and a deadline: when the room is full
-// the connection that has waited longest leaves to make room for the new one, and
-// a connection that has not authenticated by the deadline is closed. MailWizz
-// authenticates within milliseconds of connecting, so it is never the oldest; a
-// connection whose AUTH is being checked goes to the back of the line for the same reason.
+// out (issue 13). So they have their own room and a deadline. When the room is full,
+// the connection that has waited longest leaves to make room for the newcomer, but
+// only one that has waited at least `minWaitMs` and is not having its credentials
+// checked: MailWizz opens its connections in bursts (as many as it sends in parallel)
+// and authenticates within milliseconds, so a fresh connection is never the one
+// pushed out. When nobody may be pushed out, the newcomer still gets in: the deadline
+// bounds how long anyone stays, and the listener's total limit bounds how many.
 
 export type LeaveReason = 'crowded' | 'timeout';
 
 interface Waiting {
+  since: number;
+  checking: boolean;
   timer: NodeJS.Timeout;
   close(why: LeaveReason): void;
 }
@@ -17,29 +21,35 @@ export class WaitingRoom {
   /** In arrival order: the first entry has waited longest. */
   private readonly waiting = new Map<string, Waiting>();
 
-  constructor(private readonly limits: () => { max: number; timeoutMs: number }) {}
+  constructor(
+    private readonly limits: () => { max: number; timeoutMs: number; minWaitMs: number },
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** A new connection; `close` ends it when it has to leave. */
   enter(id: string, close: (why: LeaveReason) => void): void {
-    const { max, timeoutMs } = this.limits();
-    while (this.waiting.size >= max) {
-      const [oldest, entry] = this.waiting.entries().next().value as [string, Waiting];
-      this.leave(oldest);
-      entry.close('crowded');
+    const { max, timeoutMs, minWaitMs } = this.limits();
+    if (this.waiting.size >= max) {
+      for (const [oldest, entry] of this.waiting) {
+        if (entry.checking) continue;
+        if (this.now() - entry.since >= minWaitMs) {
+          this.leave(oldest);
+          entry.close('crowded');
+        }
+        break;
+      }
     }
     const timer = setTimeout(() => {
       if (this.leave(id)) close('timeout');
     }, timeoutMs);
     timer.unref();
-    this.waiting.set(id, { timer, close });
+    this.waiting.set(id, { since: this.now(), checking: false, timer, close });
   }
 
-  /** Its AUTH is being checked: it is not the one to make room. */
-  authenticating(id: string): void {
+  /** Its credentials are being checked (true) or were refused (false). */
+  checking(id: string, checking: boolean): void {
     const entry = this.waiting.get(id);
-    if (!entry) return;
-    this.waiting.delete(id);
-    this.waiting.set(id, entry);
+    if (entry) entry.checking = checking;
   }
 
   /** Authenticated or gone. */

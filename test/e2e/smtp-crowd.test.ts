@@ -30,13 +30,16 @@ describe('the daemon under a crowd of idle connections', () => {
     const idle: net.Socket[] = [];
     try {
       for (let i = 0; i < 500; i++) idle.push(await idleConnection(daemon.port, ended));
+      // Idle, not just arrived: only a connection that has waited a second may be pushed out.
+      await new Promise((r) => setTimeout(r, 1_100));
       const r = await send(daemon.port, {});
       assert.ok(r.ok, JSON.stringify(r));
       assert.match(r.response, /^250 /);
-      // The default limit (100) held: the oldest idle ones were told why they were closed.
-      const crowdedOut = ended.filter((l) => /^421 4\.7\.0 Too many connections waiting to authenticate/.test(l)).length;
-      assert.ok(crowdedOut >= 400, `${crowdedOut} idle connections closed with 421 4.7.0`);
-      assert.equal(ended.length, crowdedOut);
+      // Every idle connection that was closed was told why, and the listener never
+      // held more than maxClients + maxUnauthenticatedClients (200 + 100).
+      assert.ok(ended.length >= 200, `${ended.length} idle connections closed`);
+      for (const last of ended) assert.match(last, /^421 4\.7\.0 /);
+      assert.ok(idle.filter((s) => !s.destroyed).length <= 300);
     } finally {
       for (const s of idle) s.destroy();
       daemon.proc.kill('SIGTERM');

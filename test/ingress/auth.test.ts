@@ -78,7 +78,10 @@ describe('connections that do not authenticate', () => {
   it('past smtp.maxUnauthenticatedClients, the one waiting longest is closed with 421 4.7.0 and the newcomer is served', async () => {
     const h = await startHarness({ patch: { smtp: { port: 0, maxUnauthenticatedClients: 3 } } });
     try {
-      const idle = await Promise.all([0, 1, 2].map(() => rawSmtp(h.port)));
+      const idle = [];
+      for (let i = 0; i < 3; i++) idle.push(await rawSmtp(h.port));
+      // Idle, not just arrived: a connection is pushed out only after a second of waiting.
+      await new Promise((r) => setTimeout(r, 1_100));
       const firstClosed = idle[0]!.reply();
       const fourth = await rawSmtp(h.port);
       assert.match(await firstClosed, /^421 4\.7\.0 Too many connections waiting to authenticate/);
