@@ -279,7 +279,8 @@ class PmtaSimulator implements Simulator {
 
     if (this.names !== null && !this.names.has(vmta.trim().toLowerCase())) {
       this.emit('sim.refused', { code: 550, reason: 'unknown virtual-mta', vmta });
-      throw smtpError(550, `5.5.0 Virtual MTA ${vmta.trim()} does not exist`);
+      // The text of the 5.0r5 guide (§9.5.2 note); the SMTP code is not given there.
+      throw smtpError(550, `5.5.0 specified Virtual MTA '${vmta.trim()}' does not exist`);
     }
 
     const msg: ReceivedMessage = {

@@ -153,6 +153,12 @@ describe('lintPmtaConfig: what PowerMTA refuses or silently ignores', () => {
     assert.match(errors(text)[0]!, /in pools p and q/);
   });
 
+  it('warns when a VMTA has keys but signs nothing (dkim-sign defaults to false, §3.3.10.19)', () => {
+    const text = '<virtual-mta a>\n smtp-source-host 203.0.113.1 a.example.net\n domain-key s,a.example,/k.pem\n</virtual-mta>\n';
+    assert.deepEqual(errors(text), []);
+    assert.match(warnings(text)[0]!, /domain-key lines but no <domain> with dkim-sign yes/);
+  });
+
   it('warns when dkim-sign has no domain-key in reach', () => {
     const text = '<virtual-mta a>\n smtp-source-host 203.0.113.1 a.example.net\n <domain *>\n  dkim-sign yes\n </domain>\n</virtual-mta>\n';
     assert.deepEqual(errors(text), []);

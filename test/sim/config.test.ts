@@ -34,7 +34,7 @@ test('the simulator handed the rendered file routes only to the VMTAs and pools 
     // A retired IP has no VMTA: PowerMTA refuses the name at injection (§3.3.7.31).
     const err = await refusal(send(sim.port, 'b@sos-mail.com', ['x@gmail.com'], message(['X-Virtual-MTA: ulixai-91-200-5-11', 'Subject: no'])));
     assert.equal(err.responseCode, 550);
-    assert.equal(err.response, '550 5.5.0 Virtual MTA ulixai-91-200-5-11 does not exist');
+    assert.equal(err.response, "550 5.5.0 specified Virtual MTA 'ulixai-91-200-5-11' does not exist");
     assert.equal(sim.received.length, 2);
   } finally {
     await sim.close();

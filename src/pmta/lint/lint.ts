@@ -192,10 +192,15 @@ function crossChecks(nodes: readonly PmtaNode[], add: Add): void {
   for (const v of vmtas.values()) {
     const inPools = (poolsOf.get(v.name) ?? []).map((p) => pools.get(p)!.block);
     const hasKey = globalKeys || keyed(v.block) || inPools.some(keyed);
-    for (const dom of childBlocks(v.block.children, 'domain')) {
+    const doms = childBlocks(v.block.children, 'domain');
+    for (const dom of doms) {
       checkMacros(dom);
       const s = signs(dom);
       if (s && !hasKey) add(s.line, `dkim-sign yes in virtual-mta ${v.name}, which has no domain-key in reach: mail leaves unsigned`, '3.3.10.19', 'warning');
+    }
+    // dkim-sign defaults to false: keys alone sign nothing, unless a global <domain> of the main file turns it on.
+    if (keyed(v.block) && !doms.some((d) => signs(d) !== undefined)) {
+      add(v.line, `virtual-mta ${v.name} has domain-key lines but no <domain> with dkim-sign yes: its mail leaves unsigned unless the main config signs`, '3.3.10.19', 'warning');
     }
   }
   for (const p of pools.values()) for (const dom of childBlocks(p.block.children, 'domain')) checkMacros(dom);
