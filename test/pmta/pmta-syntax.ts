@@ -1,6 +1,7 @@
-// A small reader of PowerMTA's config syntax (powermta.md): one directive per
-// line, `#` comments, XML-like blocks `<name args>` ... `</name>`. Enough to
-// check what the agent renders, not a full PowerMTA parser.
+// The agent's PowerMTA parser (src/pmta/lint/syntax.ts) seen as a tree of
+// words, for tests that look at what the agent renders. Throws on the first
+// syntax problem, so a test cannot read a broken file as a good one.
+import { parsePmtaText, words, type PmtaNode } from '../../src/pmta/lint/syntax.js';
 
 export interface Directive {
   kind: 'directive';
@@ -28,40 +29,18 @@ export class PmtaSyntaxError extends Error {
   }
 }
 
+function toNode(n: PmtaNode): Node {
+  return n.kind === 'block'
+    ? { kind: 'block', name: n.name, args: words(n.arg), line: n.line, children: n.children.map(toNode) }
+    : { kind: 'directive', name: n.name, args: words(n.value), line: n.line };
+}
+
 /** Parses the text into a tree; throws PmtaSyntaxError on an unclosed, stray or mismatched block. */
 export function parsePmtaConfig(text: string): Node[] {
-  const root: Block = { kind: 'block', name: '(root)', args: [], line: 0, children: [] };
-  const stack: Block[] = [root];
-  text.split('\n').forEach((raw, i) => {
-    const line = i + 1;
-    const hash = raw.search(/(^|\s)#/);
-    const content = (hash === -1 ? raw : raw.slice(0, hash)).trim();
-    if (content === '') return;
-    const top = stack[stack.length - 1]!;
-    const close = /^<\/([a-z][a-z0-9-]*)>$/.exec(content);
-    if (close) {
-      if (stack.length === 1) throw new PmtaSyntaxError(line, `</${close[1]}> closes nothing`);
-      if (top.name !== close[1]) throw new PmtaSyntaxError(line, `</${close[1]}> closes <${top.name}> from line ${top.line}`);
-      stack.pop();
-      return;
-    }
-    const open = /^<([a-z][a-z0-9-]*)(?:\s+([^<>]*))?>$/.exec(content);
-    if (open) {
-      const block: Block = { kind: 'block', name: open[1]!, args: (open[2] ?? '').trim().split(/\s+/).filter(Boolean), line, children: [] };
-      top.children.push(block);
-      stack.push(block);
-      return;
-    }
-    if (/[<>]/.test(content)) throw new PmtaSyntaxError(line, `stray < or > in ${JSON.stringify(content)}`);
-    const [name, ...args] = content.split(/\s+/);
-    if (!/^[a-z][a-z0-9-]*$/.test(name!)) throw new PmtaSyntaxError(line, `bad directive name ${JSON.stringify(name)}`);
-    top.children.push({ kind: 'directive', name: name!, args, line });
-  });
-  if (stack.length > 1) {
-    const open = stack[stack.length - 1]!;
-    throw new PmtaSyntaxError(open.line, `<${open.name}> is never closed`);
-  }
-  return root.children;
+  const { nodes, issues } = parsePmtaText(text);
+  const first = issues[0];
+  if (first) throw new PmtaSyntaxError(first.line, first.message);
+  return nodes.map(toNode);
 }
 
 export function blocks(nodes: Node[], name: string): Block[] {
