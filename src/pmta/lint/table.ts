@@ -144,6 +144,37 @@ export const DIRECTIVES: readonly DirectiveSpec[] = [
   d('type', ['domain'], oneOf('smtp', 'pipe', 'file', 'discard', 'http-delivery'), '3.3.10.51'),
   d('queue-priority', ['domain'], COUNT, '3.3.10.15'),
   d('reroute-to-virtual-mta', ['domain'], NAME, '3.3.10.49'),
+  d('backoff-reroute-to-virtual-mta', ['domain'], NAME, '3.3.10.50'),
+  d('backoff-max-connect-rate', ['domain'], RATE, '3.3.10.84'),
+  d('retry-recipients-after', ['domain'], TIME_INTERVAL, '3.3.10.41'),
+  d('backoff-to-normal-after', ['domain'], syntaxOr(TIME_INTERVAL, 'never'), '3.3.10.44'),
+  d('backoff-to-normal-after-delivery', ['domain'], BOOL, '3.3.10.45'),
+  d('backoff-upon-all-sources-disabled', ['domain'], BOOL, '3.3.10.46'),
+  d('reenable-source-ip-after', ['domain'], syntaxOr(TIME_INTERVAL, 'never'), '3.3.10.47'),
+  d('backoff-notify', ['domain'], listOf(EMAIL), '3.3.10.42'),
+  d('dkim-identity', ['domain'], ANY, '3.3.10.28'),
+  d('dkim-body-canon', ['domain'], oneOf('simple', 'relaxed'), '3.3.10.23'),
+  d('dkim-headers-canon', ['domain'], oneOf('simple', 'relaxed'), '3.3.10.24'),
+  d('connection-idle-timeout', ['domain'], TIME_INTERVAL, '3.3.10.81'),
+  d('smtp-out-rampup-interval', ['domain'], TIME_INTERVAL, '3.3.10.78'),
+  d('disable-mx-rollup', ['domain'], BOOL, '3.3.10.92'),
+  d('disable-acct-records', ['domain'], listOf(oneOf('d', 'b', 't', 'tq')), '3.3.10.9'),
+  d('bounce-upon-no-mx', ['domain'], syntaxOr(TIME_INTERVAL, 'true', 'false', 'never'), '3.3.10.60'),
+  d('queue-to', ['domain'], ANY, '3.3.10.31'),
+  d('smtp-hosts', ['domain'], ANY, '3.3.10.89'),
+  d('source-ip-max-msg-rate', ['domain'], wordsOf(CIDR, RATE), '3.3.10.32', true),
+  d('source-ip-max-connect-rate', ['domain'], wordsOf(CIDR, RATE), '3.3.10.80', true),
+  d('source-ip-max-smtp-out', ['domain'], wordsOf(CIDR, COUNT), '3.3.10.77', true),
+  d('use-proxy', ['global', 'virtual-mta'], listOf(NAME), '3.3.1.39, 3.3.12.1'),
+  d('rewrite-list', ['virtual-mta', 'virtual-mta-pool'], NAME, '3.3.12.9, 3.3.13.7'),
+  d('jobid-prefix', ['source'], ANY, '3.3.7.44'),
+  d('pattern-list', ['source'], NAME, '3.3.7.39'),
+  d('suppression-lists', ['source'], listOf(NAME), '3.3.7.38'),
+  d('allow-mailmerge', ['source'], BOOL, '3.3.7.10'),
+  d('user-string', ['acct-file'], ANY, '3.3.11.8'),
+  d('queue-filter', ['acct-file'], ANY, '3.3.11.5'),
+  d('count-moved-records', ['acct-file'], BOOL, '3.3.11.14'),
+  d('privacy-policy', ['acct-file'], ANY, '3.3.11.16'),
   // <bounce-processor>, <feedback-loop-processor>, <address-list> (§3.3.3-5)
   d('deliver-unmatched-email', FLP_BP, BOOL, '3.3.3.1, 3.3.4.1'),
   d('deliver-matched-email', FLP_BP, BOOL, '3.3.3.2, 3.3.4.2'),
@@ -155,6 +186,14 @@ export const DIRECTIVES: readonly DirectiveSpec[] = [
   d('smtp-listener', ['global'], wordsOrListener(), '3.3.1.20', true),
   d('source', ['smtp-listener'], NAME, '3.3.17'),
 ];
+
+/** `syntax` or one of the keywords (`1h` or `never`). */
+function syntaxOr(base: ValueSyntax, ...keywords: string[]): ValueSyntax {
+  return {
+    syntax: [base.syntax, ...keywords].join('|'),
+    check: (v) => (keywords.includes(v.toLowerCase()) ? null : base.check(v) === null ? null : `${JSON.stringify(v)} is not ${[base.syntax, ...keywords].join(' or ')}`),
+  };
+}
 
 function oneOfPattern(): ValueSyntax {
   return { syntax: 'N/d', check: (v) => (/^\d+\/(?:d|day)$/.test(v) ? null : `${JSON.stringify(v)} is not N/d (§3.3.10.48)`) };
