@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     console.log(`  wc -l          ${wcMs.toFixed(0).padStart(6)} ms  ${fmtRate(wcLines, wcMs)} lines/s`);
     console.log(`  tailer.drain   ${ingestMs.toFixed(0).padStart(6)} ms  ${fmtRate(wcLines, ingestMs)} lines/s  ${(mb / (ingestMs / 1000)).toFixed(0)} MiB/s`);
     console.log(`  ratio ingest / wc -l: ${(ingestMs / wcMs).toFixed(1)}x   (ingest CPU: user ${(cpu.user / 1000).toFixed(0)} ms, system ${(cpu.system / 1000).toFixed(0)} ms)`);
-    console.log(`  records ${c.records}, malformed ${c.malformed}, unknown VMTA ${c.unknown_vmta}, ignored ${c.ignored}, suppressed ${c.suppressed}`);
+    console.log(`  records ${c.records}, malformed ${c.malformed}, unattributed ${c.unattributed}, ignored ${c.ignored}, suppressed ${c.suppressed}`);
     console.log(`  aim: 1,000,000 lines under 2000 ms -> ${LINES >= 1_000_000 ? (ingestMs < 2000 ? 'met' : 'NOT met') : 'n/a (fewer lines)'}`);
     if (seen !== wcLines) {
       console.error(`line count mismatch: tailer saw ${seen}, wc -l ${wcLines}`);

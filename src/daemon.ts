@@ -102,7 +102,7 @@ async function assemble(initial: Config, clock: Clock, log: Logger, opened: Open
   opened.push({ part: 'quota', close: () => quota.stop() });
   const feedback = feedbackPart(ctx, store);
   opened.push({ part: 'feedback', close: () => feedback.stop() });
-  const accounting = accountingPart(ctx, store, { notifier, feedbackTenants: feedback.enabled });
+  const accounting = accountingPart(ctx, store, { notifier, feedback: feedback.sink });
   opened.push({ part: 'accounting', close: () => accounting.stop() });
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });
   opened.push({ part: 'forwarding', close: () => forwarding.stop() });

@@ -6,10 +6,14 @@
 const QUOTE = 34; // "
 const COMMA = 44;
 
+/** splitCsvRange's answer when a quoted field is still open at the end of the range: it may go on past a newline. */
+export const UNCLOSED_QUOTE = -1;
+/** splitCsvRange's answer when a closing quote is followed by something other than a comma. */
+export const BAD_QUOTE = -2;
+
 /**
  * Splits one line (without its newline) into `out`, reusing the array, and
- * returns the number of fields, or -1 when a quoted field is not closed or a
- * closing quote is followed by something other than a comma.
+ * returns the number of fields, or UNCLOSED_QUOTE / BAD_QUOTE (both negative).
  *
  * With `wanted`, only the columns whose entry is 1 are copied out; the others
  * are still delimited (so the count is right) but left as ''. A record line
@@ -31,7 +35,7 @@ export function splitCsvRange(text: string, start: number, end: number, out: str
       let from = pos + 1;
       for (;;) {
         const q = text.indexOf('"', from);
-        if (q < 0 || q >= end) return -1;
+        if (q < 0 || q >= end) return UNCLOSED_QUOTE;
         if (q + 1 < end && text.charCodeAt(q + 1) === QUOTE) {
           if (keep) value += text.slice(from, q + 1);
           from = q + 2;
@@ -43,7 +47,7 @@ export function splitCsvRange(text: string, start: number, end: number, out: str
       }
       out[n++] = value;
       if (pos === end) break;
-      if (text.charCodeAt(pos) !== COMMA) return -1;
+      if (text.charCodeAt(pos) !== COMMA) return BAD_QUOTE;
       pos++;
     } else {
       const c = text.indexOf(',', pos);
@@ -76,7 +80,11 @@ export function formatCsvLine(fields: readonly string[]): string {
   return fields.map(csvField).join(',');
 }
 
-/** A header line: column names in file order, and each name's index. */
+/**
+ * A header line: column names in file order, and each name's index. Names are
+ * matched without regard to case: `record-fields` keeps the case the operator
+ * wrote (`header_message-id` as well as `header_Message-Id`, powermta.md §3.5).
+ */
 export class CsvHeader {
   readonly names: readonly string[];
   private readonly index = new Map<string, number>();
@@ -85,7 +93,8 @@ export class CsvHeader {
     this.names = names.slice();
     // A repeated name keeps its first position.
     names.forEach((name, i) => {
-      if (!this.index.has(name)) this.index.set(name, i);
+      const k = name.trim().toLowerCase();
+      if (!this.index.has(k)) this.index.set(k, i);
     });
   }
 
@@ -95,6 +104,6 @@ export class CsvHeader {
 
   /** The column's index, or -1 when the file does not log it. */
   indexOf(name: string): number {
-    return this.index.get(name) ?? -1;
+    return this.index.get(name.toLowerCase()) ?? -1;
   }
 }

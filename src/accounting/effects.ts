@@ -8,10 +8,33 @@ import type { Db } from '../store/db.js';
 import type { Counts } from './stats.js';
 import type { DayKey, IpAddress } from '../types.js';
 import { dayKey } from '../warmup/schedule.js';
-import { feedbackLine, isFeedbackCandidate } from '../feedback/record.js';
+import { attribute, UNATTRIBUTED_REASONS, type AttributionSources, type UnattributedReason } from './attribute.js';
 import type { AcctRecord, BounceRecord, ComplaintRecord } from './records.js';
-import type { Resolver } from './resolve.js';
 import { SuppressionStore } from './suppression.js';
+
+/**
+ * Where bounces and complaints go for MailWizz (src/feedback provides it):
+ * accounting only hands records over, inside the batch's transaction.
+ */
+export interface FeedbackSink {
+  /** Does this tenant send feedback? */
+  enabled(tenantId: number): boolean;
+  /** The body to queue for a record, why it cannot be used, or null when MailWizz has no use for the record type. */
+  body(rec: AcctRecord): string | 'no-message-id' | 'no-bounce-category' | null;
+  /** Called inside the batch's transaction. */
+  enqueue(tenantId: number, body: string): void;
+}
+
+/** Record outcomes, for the metrics: counted on an IP, not attributed to any, or a type the agent does not act on. */
+export type RecordOutcome = 'counted' | 'unattributed' | 'ignored';
+
+/** An unattributed record, for the log (with the file). */
+export interface UnattributedSample {
+  reason: UnattributedReason;
+  type: string;
+  line: number;
+  key: string;
+}
 
 export interface EffectsBatch {
   records: readonly AcctRecord[];
@@ -33,10 +56,14 @@ export interface BatchSummary {
   ips: IpOutcome[];
   /** Addresses newly put on a tenant's suppression list. */
   suppressed: number;
-  /** Records whose VMTA and source IP the agent does not know. */
+  /** Records no IP of the agent could be found for (all reasons). */
   unknown: number;
-  /** The distinct unknown VMTA names (or source IPs) of this batch. */
-  unknownVmtas: string[];
+  /** The same, per reason. */
+  unattributed: Partial<Record<UnattributedReason, number>>;
+  /** The first few of them, for the log. */
+  unattributedSamples: UnattributedSample[];
+  /** Records by type and outcome. */
+  byType: Record<string, Partial<Record<RecordOutcome, number>>>;
   malformed: number;
   /** Record types the agent does not act on (`r`, `rs`). */
   ignored: number;
@@ -49,7 +76,7 @@ export interface BatchSummary {
   feedback?: { queued: number; skipped: number };
 }
 
-export const COUNTERS = ['records', 'malformed', 'unknown_vmta', 'ignored', 'suppressed'] as const;
+export const COUNTERS = ['records', 'malformed', 'unattributed', 'ignored', 'suppressed'] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
 export function readCounters(db: Db): Record<CounterName, number> {
@@ -85,6 +112,7 @@ interface DayCounts extends RecordCounts {
 
 const SOURCE = 'pmta-acct';
 const MAX_DETAIL = 500;
+const MAX_SAMPLES = 20;
 
 interface PendingSuppression {
   tenantId: number;
@@ -103,7 +131,9 @@ export class PendingBatch {
   readonly perIp = new Map<IpAddress, Map<DayKey, DayCounts>>();
   /** tenant → address → entry */
   readonly suppress = new Map<number, Map<string, PendingSuppression>>();
-  readonly unknownNames = new Set<string>();
+  readonly unattributed: Partial<Record<UnattributedReason, number>> = {};
+  readonly samples: UnattributedSample[] = [];
+  readonly byType: Record<string, Partial<Record<RecordOutcome, number>>> = {};
   /** Feedback for MailWizz, in record order: tenant and the JSON record. */
   readonly feedback: Array<{ tenantId: number; body: string }> = [];
   records = 0;
@@ -113,9 +143,9 @@ export class PendingBatch {
   feedbackSkipped = 0;
 
   constructor(
-    private readonly resolve: Resolver,
+    private readonly sources: AttributionSources,
     private readonly days: DayCache,
-    private readonly feedbackTenants?: (tenantId: number) => boolean,
+    private readonly sink?: FeedbackSink,
   ) {}
 
   get empty(): boolean {
@@ -130,20 +160,25 @@ export class PendingBatch {
     this.records++;
     if (rec.kind === 'other') {
       this.ignored++;
+      this.outcome(rec.type, 'ignored');
       // An `rs` with a bounceCat is a bounce to MailWizz; the stats leave it alone.
-      if (this.feedbackTenants !== undefined && isFeedbackCandidate(rec)) {
-        const at = this.resolve(rec.vmta, rec.dlvSourceIp);
-        if (at !== null) this.feedbackLater(at.tenantId, rec);
+      if (this.sink !== undefined && rec.bounceCat) {
+        const a = attribute(rec, this.sources);
+        if (a.kind === 'attributed') this.feedbackLater(a.at.tenantId, rec, a.rcpt);
       }
       return;
     }
-    const where = this.resolve(rec.vmta, rec.dlvSourceIp);
-    if (where === null) {
+    const a = attribute(rec, this.sources);
+    if (a.kind === 'unattributed') {
       this.unknown++;
-      if (this.unknownNames.size < 100) this.unknownNames.add(detach(rec.vmta !== '' ? rec.vmta : rec.dlvSourceIp));
+      this.unattributed[a.reason] = (this.unattributed[a.reason] ?? 0) + 1;
+      this.outcome(rec.type, 'unattributed');
+      if (this.samples.length < MAX_SAMPLES) this.samples.push({ reason: a.reason, type: rec.type, line: rec.line, key: detach(a.key) });
       return;
     }
-    if (this.feedbackTenants !== undefined && (rec.kind === 'bounce' || rec.kind === 'complaint')) this.feedbackLater(where.tenantId, rec);
+    this.outcome(rec.type, 'counted');
+    const where = a.at;
+    if (rec.kind === 'bounce' || rec.kind === 'complaint') this.feedbackLater(where.tenantId, rec, a.rcpt);
     let byDay = this.perIp.get(where.ipAddress);
     if (byDay === undefined) {
       byDay = new Map();
@@ -162,7 +197,7 @@ export class PendingBatch {
       case 'bounce':
         if (rec.bounceClass === 'hard') {
           c.bouncedHard++;
-          this.suppressLater(where.tenantId, rec, 'hard-bounce');
+          this.suppressLater(where.tenantId, rec, a.rcpt, 'hard-bounce');
         } else if (rec.bounceClass === 'soft') c.bouncedSoft++;
         else c.bouncedOther++;
         break;
@@ -171,28 +206,40 @@ export class PendingBatch {
         break;
       case 'complaint':
         c.complaints++;
-        this.suppressLater(where.tenantId, rec, 'complaint');
+        this.suppressLater(where.tenantId, rec, a.rcpt, 'complaint');
         break;
     }
   }
 
-  private feedbackLater(tenantId: number, rec: AcctRecord): void {
-    if (!this.feedbackTenants?.(tenantId)) return;
-    const line = feedbackLine(rec);
-    if (line === null) return;
-    if (line === 'no-message-id' || line === 'no-bounce-category') this.feedbackSkipped++;
-    else this.feedback.push({ tenantId, body: line });
+  private outcome(type: string, o: RecordOutcome): void {
+    let t = this.byType[type];
+    if (t === undefined) {
+      // Only PowerMTA's short type names become keys (and metric labels); anything else is one bucket.
+      t = this.byType[type.length <= 3 ? detach(type) : 'other'] ??= {};
+    }
+    t[o] = (t[o] ?? 0) + 1;
   }
 
-  private suppressLater(tenantId: number, rec: BounceRecord | ComplaintRecord, reason: PendingSuppression['reason']): void {
+  private feedbackLater(tenantId: number, rec: AcctRecord, rcpt: string): void {
+    if (this.sink === undefined || !this.sink.enabled(tenantId)) return;
+    // A report that redacted the recipient goes to MailWizz with the one the index knows.
+    const body = this.sink.body(rcpt === rec.rcpt ? rec : { ...rec, rcpt });
+    if (body === null) return;
+    if (body === 'no-message-id' || body === 'no-bounce-category') this.feedbackSkipped++;
+    else this.feedback.push({ tenantId, body });
+  }
+
+  private suppressLater(tenantId: number, rec: BounceRecord | ComplaintRecord, rcpt: string, reason: PendingSuppression['reason']): void {
+    // A redacted report of a message the index does not know one recipient of: counted, nobody to suppress.
+    if (rcpt === '') return;
     let byEmail = this.suppress.get(tenantId);
     if (byEmail === undefined) {
       byEmail = new Map();
       this.suppress.set(tenantId, byEmail);
     }
     // The first reason wins, in the batch as in the table.
-    if (byEmail.has(rec.rcpt)) return;
-    const email = detach(rec.rcpt);
+    if (byEmail.has(rcpt)) return;
+    const email = detach(rcpt);
     byEmail.set(email, { tenantId, email, reason, detail: detailOf(rec), at: rec.timeLogged });
   }
 
@@ -215,12 +262,23 @@ export class PendingBatch {
       ips,
       suppressed: 0,
       unknown: this.unknown,
-      unknownVmtas: [...this.unknownNames],
+      unattributed: { ...this.unattributed },
+      unattributedSamples: this.samples.slice(),
+      byType: this.byType,
       malformed: this.malformed,
       ignored: this.ignored,
-      ...(this.feedbackTenants !== undefined ? { feedback: { queued: this.feedback.length, skipped: this.feedbackSkipped } } : {}),
+      ...(this.sink !== undefined ? { feedback: { queued: this.feedback.length, skipped: this.feedbackSkipped } } : {}),
     };
   }
+}
+
+export interface AccountingEffectsOptions {
+  sources: AttributionSources;
+  timeZone: string;
+  /** Bounces and complaints of tenants with feedback go here; without it nothing is queued. */
+  feedback?: FeedbackSink;
+  /** The daemon's one suppression store; a store of its own otherwise. */
+  suppression?: SuppressionStore;
 }
 
 export class AccountingEffects {
@@ -228,22 +286,10 @@ export class AccountingEffects {
   private readonly bumpCounter: Statement<[string, number]>;
   private readonly suppression: SuppressionStore;
   private readonly days: DayCache;
-  private enqueueFeedback: Statement<[number, string, string]> | null = null;
 
   constructor(
     private readonly db: Db,
-    private readonly opts: {
-      resolve: Resolver;
-      timeZone: string;
-      /**
-       * Tenants whose bounces and complaints go to MailWizz (src/feedback):
-       * those records are queued in feedback_outbox in the batch's transaction.
-       * Without it nothing is queued.
-       */
-      feedbackTenants?: (tenantId: number) => boolean;
-      /** The daemon's one suppression store; a store of its own otherwise. */
-      suppression?: SuppressionStore;
-    },
+    private readonly opts: AccountingEffectsOptions,
   ) {
     this.upsertStats = db.prepare(
       `INSERT INTO ip_stats_daily (ip, day, tenant_id, delivered, bounced_hard, bounced_soft, bounced_other, deferred, complaints)
@@ -266,7 +312,7 @@ export class AccountingEffects {
 
   /** Starts a batch to fold records into; see commit. */
   begin(): PendingBatch {
-    return new PendingBatch(this.opts.resolve, this.days, this.opts.feedbackTenants);
+    return new PendingBatch(this.opts.sources, this.days, this.opts.feedback);
   }
 
   /** Applies a batch of records at once: begin, add each, commit. */
@@ -296,19 +342,16 @@ export class AccountingEffects {
           if (this.suppression.add(s.tenantId, s.email, { reason: s.reason, source: SOURCE, detail: s.detail, at: s.at })) suppressed++;
         }
       }
-      const counts: Array<[CounterName, number]> = [
+      const counts: Array<[string, number]> = [
         ['records', pending.records],
         ['malformed', pending.malformed],
-        ['unknown_vmta', pending.unknown],
+        ['unattributed', pending.unknown],
         ['ignored', pending.ignored],
         ['suppressed', suppressed],
       ];
+      for (const r of UNATTRIBUTED_REASONS) counts.push([`unattributed:${r}`, pending.unattributed[r] ?? 0]);
       for (const [name, n] of counts) if (n > 0) this.bumpCounter.run(name, n);
-      if (pending.feedback.length > 0) {
-        this.enqueueFeedback ??= this.db.prepare('INSERT INTO feedback_outbox (tenant_id, body, created_at) VALUES (?, ?, ?)');
-        const now = new Date().toISOString();
-        for (const f of pending.feedback) this.enqueueFeedback.run(f.tenantId, f.body, now);
-      }
+      for (const f of pending.feedback) this.opts.feedback?.enqueue(f.tenantId, f.body);
       alsoInTransaction?.();
       summary.suppressed = suppressed;
     })();
@@ -332,6 +375,7 @@ function detailOf(rec: BounceRecord | ComplaintRecord): string {
       ? [`${rec.type} ${rec.feedbackType || 'complaint'}`]
       : [`${rec.type} ${rec.bounceCat} ${rec.dsnStatus}`.trim(), rec.dsnDiag];
   if (rec.vmta !== '') parts.push(`vmta=${rec.vmta}`);
+  if (rec.kind === 'complaint' && rec.repSourceIp !== '') parts.push(`ip=${rec.repSourceIp}`);
   if (rec.messageId !== '') parts.push(`message-id=${rec.messageId}`);
   if (rec.jobId !== '') parts.push(`job=${rec.jobId}`);
   const s = parts.filter((p) => p !== '').join('; ');

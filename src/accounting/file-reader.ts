@@ -24,6 +24,8 @@ export interface FileReaderOptions {
   maxMalformedLogs: number;
   /** Checked between pieces: a reader asked to stop commits what it has and returns. */
   stopping: () => boolean;
+  /** Dates records whose header has no time column. */
+  now: () => Date;
   /** After each committed batch that held records or malformed lines. */
   onBatch: (summary: BatchSummary, file: string) => void;
 }
@@ -136,12 +138,16 @@ export class AcctFileReader {
       if (last < 0) continue; // no whole line yet: read on, or wait for its end
       const end = last + 1;
       let p = 0;
+      let grow = 0;
       while (p < end && !this.opts.stopping()) {
         // Decoded in pieces of whole lines: strings this size stay in V8's young
         // generation, where a multi-megabyte one is ten times slower to make.
-        let q = p + DECODE_PIECE >= end ? end : this.buf.lastIndexOf(10, p + DECODE_PIECE - 1) + 1;
+        const want = p + DECODE_PIECE + grow;
+        let q = want >= end ? end : this.buf.lastIndexOf(10, want - 1) + 1;
         if (q <= p) q = this.buf.indexOf(10, p) + 1; // one line longer than a piece
-        parseLines(decode(this.buf, p, q), state, parsed);
+        const text = decode(this.buf, p, q);
+        state.readAt = this.opts.now();
+        parseLines(text, state, parsed);
         for (const rec of parsed.records) pending.add(rec);
         parsed.records.length = 0;
         if (parsed.malformed.length > 0) {
@@ -149,14 +155,26 @@ export class AcctFileReader {
           pending.addMalformed(parsed.malformed.length);
           parsed.malformed.length = 0;
         }
-        p = q;
-        done = pos + q;
+        if (parsed.notes !== undefined && parsed.notes.length > 0) {
+          for (const n of parsed.notes) this.opts.log.warn('acct.header_note', { file: cp.path, line: n.line, note: n.note });
+          parsed.notes.length = 0;
+        }
+        // A quoted field running past the piece: its lines are read again with what follows.
+        const to = parsed.rest ? q - Buffer.byteLength(text.slice(text.length - parsed.rest)) : q;
+        if (to === p) {
+          if (q >= end) break; // the record goes on past what is on disk: wait for it
+          grow += DECODE_PIECE;
+          continue;
+        }
+        grow = 0;
+        p = to;
+        done = pos + to;
         if (state.line - cp.line >= this.opts.batchLines) await flush();
       }
-      if (p < end) break; // stopping: the rest is read again next time
-      this.buf.copy(this.buf, 0, end, filled);
-      filled -= end;
-      pos += end;
+      if (this.opts.stopping()) break; // the rest is read again next time
+      this.buf.copy(this.buf, 0, p, filled);
+      filled -= p;
+      pos += p;
     }
     await flush();
     if (logs.left < 0) {

@@ -27,9 +27,15 @@ interface RecordBase {
   type: string;
   /** Read-only: consecutive records with the same time share one Date. */
   readonly timeLogged: Date;
+  /** The line of the file (or the position in a pushed body) the record came from, for the logs. */
+  line: number;
   vmta: string;
   dlvSourceIp: string;
-  /** Lower-cased. Empty only for queue-level records (`tq`). */
+  /**
+   * Lower-cased. Empty for queue-level records (`tq`), and possibly for `f`
+   * and `rb`, which come from a provider's report: Hotmail's JMRP redacts it.
+   * Attribution then takes it from the sent-message index.
+   */
   rcpt: string;
   orig: string;
   jobId: string;
@@ -63,6 +69,12 @@ export interface DeferredRecord extends RecordBase {
 export interface ComplaintRecord extends RecordBase {
   kind: 'complaint';
   feedbackType: string;
+  /**
+   * The IP the complaint is about: the address of our MTA that sent the
+   * reported message. (`dlvSourceIp` in an `f` record is the address the
+   * report came from, powermta.md §3.6.)
+   */
+  repSourceIp: string;
 }
 
 /** Record types the agent does not act on (`r` receipts, `rs` remote status, ...). */
@@ -84,11 +96,13 @@ export interface Malformed {
 export class AcctHeader extends CsvHeader {
   readonly col: {
     type: number;
-    timeLogged: number;
+    /** timeLogged, or timeQueued when the file does not log timeLogged; -1 when it logs neither. */
+    time: number;
     orig: number;
     rcpt: number;
     vmta: number;
     dlvSourceIp: number;
+    repSourceIp: number;
     jobId: number;
     bounceCat: number;
     dsnStatus: number;
@@ -96,18 +110,28 @@ export class AcctHeader extends CsvHeader {
     messageId: number;
     feedbackType: number;
   };
+  /**
+   * Which column dates the records: PowerMTA's `timeLogged`, else (a
+   * `record-fields` list without it) `timeQueued`, else none: the records are
+   * dated when they are read.
+   */
+  readonly timeSource: 'timeLogged' | 'timeQueued' | 'read-time';
   /** 1 for each column parseRecord reads: the mask for splitCsvLineInto. */
   readonly wanted: Uint8Array;
 
   constructor(names: readonly string[]) {
     super(names);
+    const logged = this.indexOf('timeLogged');
+    const queued = this.indexOf('timeQueued');
+    this.timeSource = logged >= 0 ? 'timeLogged' : queued >= 0 ? 'timeQueued' : 'read-time';
     this.col = {
       type: this.indexOf('type'),
-      timeLogged: this.indexOf('timeLogged'),
+      time: logged >= 0 ? logged : queued,
       orig: this.indexOf('orig'),
       rcpt: this.indexOf('rcpt'),
       vmta: this.indexOf('vmta'),
       dlvSourceIp: this.indexOf('dlvSourceIp'),
+      repSourceIp: this.indexOf('repSourceIp'),
       jobId: this.indexOf('jobId'),
       bounceCat: this.indexOf('bounceCat'),
       dsnStatus: this.indexOf('dsnStatus'),
@@ -124,15 +148,19 @@ export class AcctHeader extends CsvHeader {
 
 /** A line whose first field is `type` is a header: PowerMTA starts each file with one, and a file may hold several. */
 export function isHeaderFields(fields: readonly string[]): boolean {
-  return fields[0] === 'type';
+  const f = fields[0];
+  return f !== undefined && f.length === 4 && f.toLowerCase() === 'type';
 }
 
 /** Record types PowerMTA logs that carry nothing the agent counts. */
 const IGNORED_TYPES: ReadonlySet<string> = new Set(['r', 'rs', 'rp']);
 
-/** Reads one record line (already split) by its header. */
-export function parseRecord(fields: readonly string[], header: AcctHeader): AcctRecord | Malformed {
-  const r = readRecord(fields, header);
+/**
+ * Reads one record line (already split) by its header. `readAt` dates the
+ * record when the header has no time column; `line` is kept for the logs.
+ */
+export function parseRecord(fields: readonly string[], header: AcctHeader, line = 0, readAt?: Date): AcctRecord | Malformed {
+  const r = readRecord(fields, header, line, readAt);
   return typeof r === 'string' ? { malformed: r } : r;
 }
 
@@ -141,20 +169,29 @@ export function parseRecord(fields: readonly string[], header: AcctHeader): Acct
 let lastTime = '';
 let lastDate = new Date(NaN);
 
-/** parseRecord for the hot path: the reason as a plain string when the line is malformed. */
-export function readRecord(fields: readonly string[], header: AcctHeader): AcctRecord | string {
-  if (fields.length !== header.size) return `expected ${header.size} fields as in the header, got ${fields.length}`;
+/**
+ * parseRecord for the hot path: the reason as a plain string when the line is malformed.
+ * A row shorter than its header is read with the missing trailing fields empty:
+ * PowerMTA leaves empty trailing fields out.
+ */
+export function readRecord(fields: readonly string[], header: AcctHeader, line: number, readAt?: Date): AcctRecord | string {
+  if (fields.length > header.size) return `expected at most ${header.size} fields as in the header, got ${fields.length}`;
   const c = header.col;
   const type = fields[c.type] ?? '';
-  const time = field(fields, c.timeLogged);
   let timeLogged: Date;
-  if (time === lastTime) timeLogged = lastDate;
-  else {
-    const ms = parsePmtaTime(time);
-    if (Number.isNaN(ms)) return `bad timeLogged ${JSON.stringify(time.slice(0, 40))}`;
-    timeLogged = new Date(ms);
-    lastTime = time;
-    lastDate = timeLogged;
+  if (c.time < 0) {
+    if (readAt === undefined) return 'no timeLogged or timeQueued column';
+    timeLogged = readAt;
+  } else {
+    const time = fields[c.time] ?? '';
+    if (time === lastTime) timeLogged = lastDate;
+    else {
+      const ms = parsePmtaTime(time);
+      if (Number.isNaN(ms)) return `bad ${header.timeSource} ${JSON.stringify(time.slice(0, 40))}`;
+      timeLogged = new Date(ms);
+      lastTime = time;
+      lastDate = timeLogged;
+    }
   }
   const rcpt = field(fields, c.rcpt).toLowerCase();
   const vmta = field(fields, c.vmta);
@@ -167,13 +204,14 @@ export function readRecord(fields: readonly string[], header: AcctHeader): AcctR
   switch (type) {
     case 'd':
       if (rcpt === '') return 'd record without rcpt';
-      return { kind: 'delivered', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId, dsnStatus: field(fields, c.dsnStatus) };
+      return { kind: 'delivered', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId, dsnStatus: field(fields, c.dsnStatus) };
     case 'b':
     case 'rb': {
-      if (rcpt === '') return `${type} record without rcpt`;
+      // An `rb` is parsed from a DSN that came back: its recipient may be missing, the Message-ID then names it.
+      if (rcpt === '' && (type === 'b' || messageId === '')) return `${type} record without rcpt`;
       const bounceCat = field(fields, c.bounceCat);
       return {
-        kind: 'bounce', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
+        kind: 'bounce', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
         remote: type === 'rb',
         bounceCat,
         bounceClass: bounceClass(bounceCat),
@@ -185,23 +223,28 @@ export function readRecord(fields: readonly string[], header: AcctHeader): AcctR
     case 'tq':
       if (type === 't' && rcpt === '') return 't record without rcpt';
       return {
-        kind: 'deferred', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
+        kind: 'deferred', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
         queueLevel: type === 'tq',
         dsnStatus: field(fields, c.dsnStatus),
         dsnDiag: field(fields, c.dsnDiag),
       };
     case 'f':
-      if (rcpt === '') return 'f record without rcpt';
-      return { kind: 'complaint', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId, feedbackType: field(fields, c.feedbackType) };
+      // Hotmail's JMRP leaves rcpt empty; the Message-ID still names the subscriber.
+      if (rcpt === '' && messageId === '') return 'f record without rcpt or header_Message-Id';
+      return {
+        kind: 'complaint', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
+        feedbackType: field(fields, c.feedbackType),
+        repSourceIp: field(fields, c.repSourceIp),
+      };
     case 'rs':
       return {
-        kind: 'other', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
+        kind: 'other', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
         bounceCat: field(fields, c.bounceCat),
         dsnStatus: field(fields, c.dsnStatus),
         dsnDiag: field(fields, c.dsnDiag),
       };
     default:
-      if (IGNORED_TYPES.has(type)) return { kind: 'other', type, timeLogged, vmta, dlvSourceIp, rcpt, orig, jobId, messageId };
+      if (IGNORED_TYPES.has(type)) return { kind: 'other', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId };
       return `unknown record type ${JSON.stringify(type.slice(0, 20))}`;
   }
 }
@@ -211,13 +254,19 @@ function field(fields: readonly string[], i: number): string {
 }
 
 /**
- * `2026-11-24 12:00:01+0100` (PowerMTA's layout) to epoch ms, NaN when it is
- * not one. Also takes a `T` separator, `+01:00`, `Z`; without an offset the
- * time is read as UTC. Hand-rolled: Date.parse does not take `+0100` reliably
- * and this runs once per line.
+ * `2026-11-24 12:00:01+0100` (PowerMTA's layout) or epoch seconds
+ * (`iso-times no`, powermta.md §3.3) to epoch ms, NaN when it is neither.
+ * Also takes a `T` separator, `+01:00`, `Z`; without an offset the time is
+ * read as UTC. Hand-rolled: Date.parse does not take `+0100` reliably and
+ * this runs once per line.
  */
 export function parsePmtaTime(s: string): number {
-  if (s.length < 19) return NaN;
+  if (s.length < 19) {
+    // Epoch seconds: ten digits until 2286; fewer only for times before 2001.
+    if (s.length === 0 || s.length > 12) return NaN;
+    const v = digits(s, 0, s.length);
+    return v < 0 ? NaN : v * 1000;
+  }
   const y = digits(s, 0, 4);
   const mo = digits(s, 5, 2);
   const d = digits(s, 8, 2);

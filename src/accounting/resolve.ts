@@ -1,5 +1,5 @@
-// Which of the agent's IPs (and so which tenant) an accounting record belongs
-// to: by the VMTA name the agent gave PowerMTA, or by the sending IP.
+// The agent's IPs (and their tenants) by the VMTA name the agent gave
+// PowerMTA and by address, for attributing accounting records.
 import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { IpAddress } from '../types.js';
 
@@ -10,15 +10,18 @@ export interface ResolvedIp {
   tenantId: number;
 }
 
-/** Maps a record's VMTA (or, failing that, its source IP) to the agent's IP and tenant; null when unknown. */
-export type Resolver = (vmta: string, sourceIp: string) => ResolvedIp | null;
+/** The agent's IPs by VMTA name and by address; null when unknown. */
+export interface IpDirectory {
+  vmta(name: string): ResolvedIp | null;
+  ip(address: string): ResolvedIp | null;
+}
 
 /**
- * A resolver over the Registry's snapshot. The Registry replaces every tenant
+ * The directory over the Registry's snapshot. The Registry replaces every tenant
  * object on reload, so an identity check notices a reload; it runs every
- * STALE_CHECK_EVERY calls (and on a miss), since the resolver runs per record.
+ * STALE_CHECK_EVERY calls (and on a miss), since a lookup runs per record.
  */
-export function registryResolver(registry: Registry): Resolver {
+export function registryResolver(registry: Registry): IpDirectory {
   let byVmta = new Map<string, ResolvedIp>();
   let byIp = new Map<string, ResolvedIp>();
   let sentinel: TenantRecord | undefined;
@@ -37,24 +40,32 @@ export function registryResolver(registry: Registry): Resolver {
   };
   const stale = (): boolean =>
     sentinel === undefined ? registry.tenants().length > 0 : registry.tenant(sentinel.id) !== sentinel;
-  const lookup = (vmta: string, sourceIp: string): ResolvedIp | null => {
-    if (vmta !== '') {
-      const r = byVmta.get(vmta) ?? byVmta.get(vmta.toLowerCase());
-      if (r !== undefined) return r;
-    }
-    return sourceIp === '' ? null : (byIp.get(sourceIp) ?? null);
-  };
   build();
   let calls = 0;
-  return (vmta, sourceIp) => {
+  // Runs per record: plain lookups, no closure made per call.
+  const byName = (name: string): ResolvedIp | undefined => byVmta.get(name) ?? byVmta.get(name.toLowerCase());
+  const check = (): void => {
     if (++calls >= STALE_CHECK_EVERY) {
       calls = 0;
       if (stale()) build();
     }
-    const r = lookup(vmta, sourceIp);
-    if (r !== null || !stale()) return r;
-    build();
-    return lookup(vmta, sourceIp);
+  };
+  return {
+    vmta(name) {
+      check();
+      const r = byName(name);
+      if (r !== undefined) return r;
+      if (!stale()) return null;
+      build();
+      return byName(name) ?? null;
+    },
+    ip(address) {
+      check();
+      const r = byIp.get(address);
+      if (r !== undefined) return r;
+      if (!stale()) return null;
+      build();
+      return byIp.get(address) ?? null;
+    },
   };
 }
-

@@ -12,42 +12,19 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Db } from '../store/db.js';
-import { systemClock, type Clock } from '../types.js';
+import type { AccountingConfig } from '../config/schema.js';
+import type { Clock } from '../types.js';
 import { CheckpointStore } from './checkpoints.js';
-import { AccountingEffects, type BatchSummary } from './effects.js';
-import type { Resolver } from './resolve.js';
+import type { AccountingEffects, BatchSummary } from './effects.js';
 import { AcctFileReader } from './file-reader.js';
 
-export const DEFAULT_PATTERN = /^acct.*\.csv$/;
-
-export interface AccountingTailerOptions {
+export interface AccountingTailerOptions extends Omit<AccountingConfig, 'mode'> {
   dir: string;
-  /** File names (not paths) to read: a RegExp, or a glob with `*` and `?`. Default /^acct.*\.csv$/. */
-  pattern?: RegExp | string;
   db: Db;
-  resolve: Resolver;
-  /** IANA zone the stats days are counted in (the warmup time zone). */
-  timeZone: string;
   log: Logger;
-  /** Lines per transaction (at most; a live file commits what it has). Default 20000. */
-  batchLines?: number;
-  /** Bytes per read. Default 4 MiB. */
-  readChunkBytes?: number;
-  /** A line longer than this is counted as malformed and skipped rather than buffered. Default 16 MiB. */
-  maxLineBytes?: number;
-  /** Poll the directory instead of using fs events (network file systems, some containers). Default: on when pollIntervalMs is set. */
-  usePolling?: boolean;
-  /** Polling interval. Default 1000 ms. */
-  pollIntervalMs?: number;
-  /** A full look at the directory every so often, in case an event was lost. 0 turns it off. Default 30 s. */
-  rescanIntervalMs?: number;
-  /** Malformed lines logged one by one per file and run before the rest are only counted. Default 100. */
-  maxMalformedLogs?: number;
-  clock?: Clock;
-  /** Tenants whose bounces and complaints are queued for MailWizz (AccountingEffects' feedbackTenants). */
-  feedbackTenants?: (tenantId: number) => boolean;
-  /** The daemon's one AccountingEffects (shared with the webhook); built from the options above otherwise. */
-  effects?: AccountingEffects;
+  clock: Clock;
+  /** The daemon's one AccountingEffects (shared with the webhook). */
+  effects: AccountingEffects;
 }
 
 export interface FilePosition {
@@ -78,31 +55,27 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
   private stopping = false;
   /** inode, size and mtime as last read, so a periodic rescan skips files that did not move. */
   private readonly seen = new Map<string, string>();
+  /** Unattributed keys already logged. */
   private readonly unknownLogged = new Set<string>();
   private dirUnreadable = false;
 
   constructor(private readonly opts: AccountingTailerOptions) {
     super();
     this.dir = opts.dir;
-    this.matches = nameMatcher(opts.pattern ?? DEFAULT_PATTERN);
-    this.clock = opts.clock ?? systemClock;
+    this.matches = nameMatcher(opts.pattern);
+    this.clock = opts.clock;
     this.checkpoints = new CheckpointStore(opts.db, this.clock);
     this.reader = new AcctFileReader({
       db: opts.db,
       checkpoints: this.checkpoints,
-      effects:
-        opts.effects ??
-        new AccountingEffects(opts.db, {
-          resolve: opts.resolve,
-          timeZone: opts.timeZone,
-          ...(opts.feedbackTenants ? { feedbackTenants: opts.feedbackTenants } : {}),
-        }),
+      effects: opts.effects,
       log: opts.log,
-      batchLines: Math.max(1, opts.batchLines ?? 20_000),
-      readChunkBytes: opts.readChunkBytes ?? 4 * 1024 * 1024,
-      maxLineBytes: opts.maxLineBytes ?? 16 * 1024 * 1024,
-      maxMalformedLogs: opts.maxMalformedLogs ?? 100,
+      batchLines: opts.batchLines,
+      readChunkBytes: opts.readChunkBytes,
+      maxLineBytes: opts.maxLineBytes,
+      maxMalformedLogs: opts.maxMalformedLogs,
       stopping: () => this.stopping,
+      now: () => this.clock.now(),
       onBatch: (summary, file) => this.batchDone(summary, file),
     });
   }
@@ -118,8 +91,8 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
       // The reader handles half-written lines itself; waiting for the file to
       // settle would only delay a file PowerMTA appends to all the time.
       awaitWriteFinish: false,
-      usePolling: this.opts.usePolling ?? this.opts.pollIntervalMs !== undefined,
-      interval: this.opts.pollIntervalMs ?? 1000,
+      usePolling: this.opts.usePolling,
+      interval: this.opts.pollIntervalMs,
     });
     const onFile = (path: string): void => {
       const name = basename(path);
@@ -132,7 +105,7 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     this.watcher = watcher;
     const present = await this.scan(false);
-    const every = this.opts.rescanIntervalMs ?? 30_000;
+    const every = this.opts.rescanIntervalMs;
     if (every > 0) {
       this.rescanTimer = setInterval(() => void this.scan(true), every);
       this.rescanTimer.unref();
@@ -235,10 +208,12 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
   }
 
   private batchDone(summary: BatchSummary, file: string): void {
-    for (const name of summary.unknownVmtas) {
-      if (this.unknownLogged.has(name) || this.unknownLogged.size > 1000) continue;
-      this.unknownLogged.add(name);
-      this.opts.log.warn('acct.unknown_vmta', { file, vmta: name });
+    for (const u of summary.unattributedSamples) {
+      // Each key once per run, so a flood of one unknown VMTA is one line; the counters have the rest.
+      const seen = `${u.reason}:${u.key}`;
+      if (this.unknownLogged.has(seen) || this.unknownLogged.size > 1000) continue;
+      this.unknownLogged.add(seen);
+      this.opts.log.warn('acct.unattributed', { file, line: u.line, type: u.type, reason: u.reason, key: u.key });
     }
     if (this.listenerCount('batch') > 0) this.emit('batch', { ...summary, file });
   }

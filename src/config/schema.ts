@@ -99,6 +99,36 @@ export const tenantSchema = z
   })
   .strict();
 
+/** `accounting.*`: the only home of the accounting settings and their defaults. */
+export const accountingSchema = z
+  .object({
+    /**
+     * tail: follow PowerMTA's files in pmta.accountingDir;
+     * pipe: PowerMTA pipes its records to `pmta-agent acct-pipe` (`<acct-file |...>`), which spools them to files the agent follows;
+     * push: a log shipper posts JSON records to /api/v2/webhooks/powermta;
+     * off. One per host, so nothing counts twice.
+     */
+    mode: z.enum(['tail', 'pipe', 'push', 'off']).default('tail'),
+    /** File names read in tail mode, a glob with `*` and `?`; rotated files (`acct-2026-11-24-0000.csv`) must match too. */
+    pattern: z.string().default('acct*.csv'),
+    /** Lines per SQLite transaction at most. */
+    batchLines: z.number().int().positive().default(20_000),
+    /** Poll instead of file-system events (NFS, some container mounts). */
+    usePolling: z.boolean().default(false),
+    pollIntervalMs: z.number().int().positive().default(1000),
+    /** A full look at the directory this often, in case an event was lost; 0 = never. */
+    rescanIntervalMs: z.number().int().nonnegative().default(30_000),
+    /** Malformed lines logged one by one per file and pass before the rest are only counted. */
+    maxMalformedLogs: z.number().int().nonnegative().default(100),
+    /** Bytes per read. */
+    readChunkBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    /** A longer line is counted as malformed and skipped rather than buffered. */
+    maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+    /** Days the sent-message index (the hand-off journal) keeps a message, so a late bounce or complaint still finds its tenant. */
+    indexDays: z.number().int().positive().default(30),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     smtp: z
@@ -324,21 +354,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    accounting: z
-      .object({
-        /** tail: follow pmta.accountingDir; push: PowerMTA posts records to /api/v2/webhooks/powermta; off. One per host, so nothing counts twice. */
-        mode: z.enum(['tail', 'push', 'off']).default('tail'),
-        pattern: z.string().default('acct*.csv'),
-        batchLines: z.number().int().positive().default(20_000),
-        usePolling: z.boolean().default(false),
-        pollIntervalMs: z.number().int().positive().default(1000),
-        rescanIntervalMs: z.number().int().nonnegative().default(30_000),
-        maxMalformedLogs: z.number().int().nonnegative().default(100),
-        /** Days the sent-message index (the hand-off journal) keeps a message, so a late bounce or complaint still finds its tenant. */
-        indexDays: z.number().int().positive().default(30),
-      })
-      .strict()
-      .prefault({}),
+    accounting: accountingSchema.prefault({}),
     feedback: z
       .object({
         batchSize: z.number().int().positive().default(100),
@@ -441,3 +457,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type IpConfig = z.output<typeof ipSchema>;
 export type ApiTokenConfig = z.output<typeof apiTokenSchema>;
+export type AccountingConfig = z.output<typeof accountingSchema>;

@@ -1,5 +1,6 @@
 import type { SuppressionStore } from '../accounting/suppression.js';
 import type { Db } from '../store/db.js';
+import { enqueueFeedback } from './outbox.js';
 import { formatPmtaTime } from './record.js';
 
 export interface Refusal {
@@ -46,7 +47,7 @@ export function recordRefusal(db: Db, suppression: SuppressionStore, feedbackEna
         jobId: '',
         'header_Message-Id': r.messageId,
       });
-      db.prepare('INSERT INTO feedback_outbox (tenant_id, body, created_at) VALUES (?, ?, ?)').run(r.tenantId, body, new Date().toISOString());
+      enqueueFeedback(db, r.tenantId, body, r.at);
     }
   })();
 }

@@ -2,10 +2,9 @@
 // accounting records say happened next (tailed from its files, or pushed to the
 // webhook), one set of effects for both, and the IP health guard after each batch.
 import { promises as fsp } from 'node:fs';
-import { AccountingEffects, type BatchSummary } from '../accounting/effects.js';
+import type { AccountingEffects, BatchSummary, FeedbackSink } from '../accounting/effects.js';
 import { HealthGuard } from '../accounting/health-guard.js';
-import { createAccountingTailer } from '../accounting/options.js';
-import { registryResolver } from '../accounting/resolve.js';
+import { createAccountingEffects, createAccountingTailer } from '../accounting/options.js';
 import { recordAccepted } from '../accounting/stats.js';
 import type { Notifier } from '../alerts/notifier.js';
 import { registerIpHealthGauges } from '../metrics/gauges.js';
@@ -28,7 +27,7 @@ export interface AccountingPart {
 export function accountingPart(
   ctx: PartContext,
   store: StorePart,
-  deps: { notifier: Notifier; feedbackTenants: (tenantId: number) => boolean },
+  deps: { notifier: Notifier; feedback: FeedbackSink },
 ): AccountingPart {
   const { clock, log } = ctx;
   const { db, registry } = store;
@@ -41,19 +40,14 @@ export function accountingPart(
       log.error('health.check_failed', { error: err as Error });
     }
   };
-  const effects = new AccountingEffects(db, {
-    resolve: registryResolver(registry),
+  const effects = createAccountingEffects({
+    db,
+    registry,
     timeZone: cfg.warmup.timezone,
-    feedbackTenants: deps.feedbackTenants,
+    feedback: deps.feedback,
     suppression: store.suppression,
   });
-  const tailer =
-    cfg.accounting.mode === 'tail'
-      ? createAccountingTailer(
-          { ...cfg.accounting, mode: 'tail', dir: cfg.pmta.accountingDir },
-          { db, registry, log, timeZone: cfg.warmup.timezone, clock, feedbackTenants: deps.feedbackTenants, effects },
-        )
-      : null;
+  const tailer = createAccountingTailer(cfg.accounting, cfg.pmta.accountingDir, { db, effects, log, clock });
   tailer?.on('batch', afterBatch);
   registerIpHealthGauges(ctx.metrics, { cfg: ctx.cfg, clock, db, registry });
   return {

@@ -1,5 +1,7 @@
 // Feedback to MailWizz: which tenants send it, the outbox sender, and the
 // record of a recipient PowerMTA refused for good after MailWizz had its 250.
+import type { FeedbackSink } from '../accounting/effects.js';
+import { feedbackSink } from '../feedback/outbox.js';
 import { FeedbackSender } from '../feedback/sender.js';
 import { recordRefusal } from '../feedback/refusals.js';
 import { feedbackTargets } from '../feedback/targets.js';
@@ -10,6 +12,8 @@ import type { StorePart } from './store.js';
 export interface FeedbackPart {
   /** Does this tenant send its bounces and complaints to MailWizz? */
   enabled(tenantId: number): boolean;
+  /** Where accounting queues the bounces and complaints of those tenants. */
+  sink: FeedbackSink;
   /** Suppresses a recipient PowerMTA refused for good and, for feedback tenants, queues the bounce. */
   refused(r: RefusedAfterAck): void;
   status(): Record<string, unknown>;
@@ -24,6 +28,7 @@ export function feedbackPart(ctx: PartContext, store: StorePart): FeedbackPart {
   const sender = new FeedbackSender({ db: store.db, urlFor: targets.urlFor, log, ...ctx.cfg().feedback });
   return {
     enabled: targets.enabled,
+    sink: feedbackSink(store.db, targets, clock),
     refused: (r) => {
       try {
         recordRefusal(store.db, store.suppression, targets.enabled, {

@@ -8,8 +8,13 @@ import { openDb, type Db } from '../../src/store/db.js';
 import { ACCT_COLUMNS, formatRecord } from '../../src/sim/acct-csv.js';
 import { recordsFor } from '../../src/sim/records.js';
 import { Registry } from '../../src/tenants/registry.js';
-import { registryResolver, type Resolver } from '../../src/accounting/resolve.js';
+import { registryResolver } from '../../src/accounting/resolve.js';
+import { noSentIndex, type AttributionSources, type SentLookup } from '../../src/accounting/attribute.js';
+import { normaliseMessageId } from '../../src/accounting/message-id.js';
+import { accountingSchema } from '../../src/config/schema.js';
+import { systemClock } from '../../src/types.js';
 import { AccountingTailer, type AccountingTailerOptions } from '../../src/accounting/tailer.js';
+import { AccountingEffects, type FeedbackSink } from '../../src/accounting/effects.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
 import { vmtaName } from '../../src/types.js';
 import { splitCsvLine } from '../sim/helpers.js';
@@ -41,12 +46,18 @@ export function seedTenants(db: Db): void {
   })();
 }
 
-/** A store in `dir` with the two tenants, and a resolver over its Registry. */
-export function storeIn(dir: string): { db: Db; registry: Registry; resolve: Resolver } {
+export interface TestStore {
+  db: Db;
+  registry: Registry;
+  sources: AttributionSources;
+}
+
+/** A store in `dir` with the two tenants, and attribution over its Registry (and `sent`, the sent-message index). */
+export function storeIn(dir: string, sent: SentLookup = noSentIndex): TestStore {
   const db = openDb(path.join(dir, 'state', 'agent.db'));
   if ((db.prepare('SELECT COUNT(*) AS n FROM tenants').get() as { n: number }).n === 0) seedTenants(db);
   const registry = new Registry(db);
-  return { db, registry, resolve: registryResolver(registry) };
+  return { db, registry, sources: { ...registryResolver(registry), sent, normalise: normaliseMessageId } };
 }
 
 export interface TestLog extends Logger {
@@ -59,15 +70,27 @@ export function captureLog(): TestLog {
   return Object.assign(log, { lines });
 }
 
-export function tailer(acctDir: string, store: { db: Db; resolve: Resolver }, extra: Partial<AccountingTailerOptions> = {}): AccountingTailer {
+/** The accounting settings as the schema fills them in, with `extra` on top. */
+export function acctConfig(extra: Partial<ReturnType<typeof accountingSchema.parse>> = {}): ReturnType<typeof accountingSchema.parse> {
+  return accountingSchema.parse({ rescanIntervalMs: 0, ...extra });
+}
+
+/** A tailer over `store` (stats days in UTC); with `feedback`, bounces and complaints are queued for MailWizz. */
+export function tailer(
+  acctDir: string,
+  store: { db: Db; sources: AttributionSources },
+  extra: Partial<AccountingTailerOptions> & { feedback?: FeedbackSink } = {},
+): AccountingTailer {
+  const { feedback, ...rest } = extra;
+  const effects = new AccountingEffects(store.db, { sources: store.sources, timeZone: 'UTC', ...(feedback ? { feedback } : {}) });
   return new AccountingTailer({
+    ...acctConfig(),
     dir: acctDir,
     db: store.db,
-    resolve: store.resolve,
-    timeZone: 'UTC',
+    effects,
     log: silentLogger,
-    rescanIntervalMs: 0,
-    ...extra,
+    clock: systemClock,
+    ...rest,
   });
 }
 
@@ -197,7 +220,7 @@ export function storedTotals(db: Db): Totals {
   const counter = (name: string): number =>
     (db.prepare('SELECT value FROM acct_counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0;
   const suppressed = (db.prepare('SELECT COUNT(*) AS n FROM suppression').get() as { n: number }).n;
-  return { ips, unknown: counter('unknown_vmta'), suppressed };
+  return { ips, unknown: counter('unattributed'), suppressed };
 }
 
 export function counter(db: Db, name: string): number {

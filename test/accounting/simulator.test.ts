@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { createAccountingTailer } from '../../src/accounting/options.js';
+import { createAccountingEffects, createAccountingTailer } from '../../src/accounting/options.js';
 import { overview } from '../../src/accounting/stats.js';
 import { SuppressionStore } from '../../src/accounting/suppression.js';
 import { startSimulator } from '../../src/sim/simulator.js';
-import { ManualClock, type DayKey } from '../../src/types.js';
+import { ManualClock, systemClock, type DayKey } from '../../src/types.js';
 import { message, send } from '../sim/helpers.js';
-import { KNOWN_VMTAS, SOS_ID, captureLog, eventually, storeIn, tmpDir } from './fixtures.js';
+import { KNOWN_VMTAS, SOS_ID, acctConfig, captureLog, eventually, storeIn, tmpDir } from './fixtures.js';
 
 const tmp = tmpDir();
 after(() => tmp.cleanup());
@@ -26,7 +26,12 @@ test('mail through the simulator shows up in stats and suppression, across a rot
   });
   const store = storeIn(tmp.dir);
   const log = captureLog();
-  const tailer = createAccountingTailer({ dir: acctDir, rescanIntervalMs: 0 }, { db: store.db, registry: store.registry, log, timeZone: 'UTC' })!;
+  const tailer = createAccountingTailer(acctConfig(), acctDir, {
+    db: store.db,
+    effects: createAccountingEffects({ db: store.db, registry: store.registry, timeZone: 'UTC' }),
+    log,
+    clock: systemClock,
+  })!;
   await tailer.start();
   try {
     const [sos1, sos2] = [KNOWN_VMTAS[0]!, KNOWN_VMTAS[1]!];
@@ -50,7 +55,7 @@ test('mail through the simulator shows up in stats and suppression, across a rot
     assert.match(sup.check(SOS_ID, 'gone@bounce.example')?.detail ?? '', /message-id=<n1@sos-mail\.com>/);
     assert.equal(sup.check(SOS_ID, 'angry@gmail.com')?.reason, 'complaint');
     assert.equal(sup.check(SOS_ID, 'a@gmail.com'), null);
-    assert.ok(log.lines.some((l) => l.event === 'acct.unknown_vmta' && l.vmta === 'someone-else-10-9-9-9'));
+    assert.ok(log.lines.some((l) => l.event === 'acct.unattributed' && l.key === 'someone-else-10-9-9-9'));
     assert.equal(tailer.position().length, 2, 'the rotated file and the new live one');
   } finally {
     await tailer.stop();

@@ -30,7 +30,7 @@ test('rates: bounces over everything that reached a verdict, complaints over del
 
 test('overview and performance: per IP, per day and tenant totals, days counted in the configured zone', () => {
   // Paris is UTC+1 in November: 23:30 UTC on the 24th is already the 25th there.
-  const fx = new AccountingEffects(store.db, { resolve: store.resolve, timeZone: 'Europe/Paris' });
+  const fx = new AccountingEffects(store.db, { sources: store.sources, timeZone: 'Europe/Paris' });
   const lines = [
     `d,2026-11-24 10:00:00+0000,a@x.org,${SOS1.vmta},`,
     `d,2026-11-24 10:00:01+0000,b@x.org,${SOS1.vmta},`,

@@ -98,7 +98,7 @@ test('watching: appends and a rotation are picked up without drain', async () =>
     texts[1] = readFileSync(w.livePath, 'utf8');
     assert.ok(await eventually(() => isDeepStrictEqual(storedTotals(store.db), referenceCount(texts))), 'rotation followed');
     assert.ok(batches.length >= 2);
-    assert.ok(log.lines.some((l) => l.event === 'acct.unknown_vmta' && l.vmta === 'ghost-10-0-0-9'));
+    assert.ok(log.lines.some((l) => l.event === 'acct.unattributed' && l.reason === 'unknown-vmta' && l.key === 'ghost-10-0-0-9' && typeof l.line === 'number'));
   } finally {
     await t.stop();
     await w.close();
@@ -269,7 +269,7 @@ test('only files matching the pattern are read', async () => {
 test('a directory that does not exist yet is not an error', async () => {
   const { root, store } = setup();
   const log = captureLog();
-  const t = new AccountingTailer({ dir: path.join(root, 'missing'), db: store.db, resolve: store.resolve, timeZone: 'UTC', log, rescanIntervalMs: 0 });
+  const t = tailer(path.join(root, 'missing'), store, { log });
   await t.drain();
   assert.ok(log.lines.some((l) => l.event === 'acct.dir_unreadable'));
 });

@@ -5,10 +5,13 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { SentLookup } from '../../src/accounting/attribute.js';
 import { CheckpointStore } from '../../src/accounting/checkpoints.js';
 import { AccountingEffects, type BatchSummary } from '../../src/accounting/effects.js';
 import { AcctFileReader } from '../../src/accounting/file-reader.js';
+import { feedbackSink } from '../../src/feedback/outbox.js';
 import type { FeedbackRecord } from '../../src/feedback/record.js';
+import { systemClock } from '../../src/types.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { ACCT_COLUMNS, formatRecord } from '../../src/sim/acct-csv.js';
 import { HEADER, KNOWN_VMTAS, storeIn } from '../accounting/fixtures.js';
@@ -104,13 +107,13 @@ export class Agent {
 
   constructor(
     root: string,
-    opts: { feedbackTenants?: (tenantId: number) => boolean; log?: Logger; batchLines?: number } = {},
+    opts: { feedbackTenants?: (tenantId: number) => boolean; log?: Logger; batchLines?: number; sent?: SentLookup } = {},
   ) {
-    this.store = storeIn(root);
+    this.store = storeIn(root, opts.sent);
     this.acctDir = path.join(root, 'acct');
     mkdirSync(this.acctDir, { recursive: true });
-    const fx = opts.feedbackTenants ? { feedbackTenants: opts.feedbackTenants } : {};
-    this.effects = new AccountingEffects(this.store.db, { resolve: this.store.resolve, timeZone: 'UTC', ...fx });
+    const fx = opts.feedbackTenants ? { feedback: feedbackSink(this.store.db, { enabled: opts.feedbackTenants }, systemClock) } : {};
+    this.effects = new AccountingEffects(this.store.db, { sources: this.store.sources, timeZone: 'UTC', ...fx });
     this.reader = new AcctFileReader({
       db: this.store.db,
       checkpoints: new CheckpointStore(this.store.db),
@@ -121,6 +124,7 @@ export class Agent {
       maxLineBytes: 1 << 20,
       maxMalformedLogs: 10,
       stopping: () => false,
+      now: () => new Date(),
       onBatch: (s) => this.summaries.push(s),
     });
   }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import type { SentLookup } from '../../src/accounting/attribute.js';
+import { normaliseMessageId } from '../../src/accounting/message-id.js';
 import { splitCsvLine } from '../../src/accounting/csv.js';
 import { AcctHeader, parseRecord } from '../../src/accounting/records.js';
 import { FeedbackSender } from '../../src/feedback/sender.js';
@@ -135,11 +137,12 @@ test('without feedbackTenants nothing is queued, and a batch whose transaction f
 });
 
 test('an rs record with a bounce category is a bounce to MailWizz; the stats still ignore it', async () => {
-  const agent = new Agent(root(), { feedbackTenants: sosOnly });
-  cleanups.push(() => agent.close());
+  // An `rs` carries neither vmta nor dlvSourceIp: the Message-ID in the sent-message index names the IP.
   const n = nextN();
-  const base = { type: 'rs', timeLogged: new Date('2026-11-24T10:00:00Z'), vmta: '', dlvSourceIp: '45.123.10.1', rcpt: 'late@example.org', orig: 'b@sos-mail.com', jobId: 'j', messageId: idOf(n) };
-  // The shape records.ts gives an `rs` once it keeps the bounce fields on it (see the report).
+  const sent: SentLookup = (id) => (id === normaliseMessageId(idOf(n)) ? { tenantId: 1, ip: '45.123.10.1', vmta: 'sos-expat-45-123-10-1', jobId: null, recipients: ['late@example.org'], day: '2026-11-24' } : undefined);
+  const agent = new Agent(root(), { feedbackTenants: sosOnly, sent });
+  cleanups.push(() => agent.close());
+  const base = { type: 'rs', timeLogged: new Date('2026-11-24T10:00:00Z'), line: 1, vmta: '', dlvSourceIp: '', rcpt: 'late@example.org', orig: 'b@sos-mail.com', jobId: 'j', messageId: idOf(n) };
   const rs = { ...base, kind: 'other' as const, bounceCat: 'inactive-mailbox', dsnStatus: '5.2.1', dsnDiag: 'smtp;550 5.2.1 mailbox disabled' };
   const bare = { ...base, kind: 'other' as const, messageId: idOf(nextN()) };
   const summary = agent.effects.apply({ records: [rs, bare], malformed: 0 });
