@@ -24,7 +24,8 @@ async function writeFile(file: string, lines: number): Promise<void> {
   for (let done = 1, b = 0; done < lines; done += BLOCK, b++) {
     const n = Math.min(BLOCK, lines - done);
     const text = n === BLOCK ? block : generateLines(n, 0).join('\n') + '\n';
-    const shift = b * BLOCK * 10;
+    // A multiple of 150, so each shifted Message-ID keeps its IP in the fixtures' sent-message index.
+    const shift = b * BLOCK * 15;
     await write(b === 0 ? text : text.replace(/(user|complainer|<m)(\d+)@/gi, (_m, p: string, d: string) => `${p}${Number(d) + shift}@`));
   }
   out.end();

@@ -16,6 +16,7 @@ Options:
   --acct-dir DIR         accounting directory (created if missing)
   --bounce-domain D      recipients at D get a b record (bad-mailbox); repeatable
   --complain ADDR        ADDR gets a d record then an f record (abuse); repeatable
+  --remote-bounce ADDR   deliver, then log an rb (a bounce received back later) for ADDR; repeatable
   --defer-domain D       recipients at D get a t record only; repeatable
   --reject-rcpt A        refuse A (or @domain) at RCPT TO with 550 5.1.1; repeatable
   --slow-ms N            wait N ms before answering end of DATA
@@ -46,6 +47,7 @@ function parse(argv: string[]) {
       'acct-dir': { type: 'string' },
       'bounce-domain': { type: 'string', multiple: true },
       complain: { type: 'string', multiple: true },
+      'remote-bounce': { type: 'string', multiple: true },
       'defer-domain': { type: 'string', multiple: true },
       'reject-rcpt': { type: 'string', multiple: true },
       'slow-ms': { type: 'string' },
@@ -64,6 +66,7 @@ function parse(argv: string[]) {
     acctDir: values['acct-dir'],
     bounceDomains: values['bounce-domain'] ?? [],
     complainAddresses: values.complain ?? [],
+    remoteBounceAddresses: values['remote-bounce'] ?? [],
     deferDomains: values['defer-domain'] ?? [],
     rejectRcpts: values['reject-rcpt'] ?? [],
     slowMs,

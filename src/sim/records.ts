@@ -1,15 +1,19 @@
 // The accounting records PowerMTA would log for one accepted message, given
 // how the simulator has been told each recipient's mailbox behaves.
-import { formatPmtaTime } from './acct-csv.js';
+import { formatPmtaTime, vendorFields } from './acct-csv.js';
 
 /** TEST-NET-1: a documentation address, never a real MX. */
 export const SIM_MX_IP = '192.0.2.1';
+/** TEST-NET-2: the mailbox provider's MTA a complaint report or a DSN comes from. */
+export const SIM_REPORTER_IP = '198.51.100.20';
 const ESMTP_FEATURES = 'PIPELINING,8BITMIME,SIZE';
 
 export interface RecordBehaviour {
   bounceDomains: ReadonlySet<string>;
   deferDomains: ReadonlySet<string>;
   complainAddresses: ReadonlySet<string>;
+  /** Delivered (`d`), then bounced back later by the receiver: an `rb` from the bounce processor. */
+  remoteBounceAddresses?: ReadonlySet<string>;
 }
 
 export interface AcceptedMessage {
@@ -36,14 +40,20 @@ export function ipFromVmta(vmta: string): string {
 
 /**
  * One record per recipient (`d`, `b` or `t`), plus an `f` after the `d` of a
- * complaining address. A bouncing domain wins over a deferring one, and a
- * bounced or deferred recipient cannot complain: it never got the message.
+ * complaining address and an `rb` after the `d` of one that bounces later. A
+ * bouncing domain wins over a deferring one, and a bounced or deferred
+ * recipient cannot complain: it never got the message.
+ *
+ * Each record holds only the fields PowerMTA logs for its type (powermta.md
+ * §3.5-3.6): an `f` has no vmta and names our IP as `repSourceIp` (its
+ * `dlvSourceIp` is the reporting MTA); an `rb` has neither vmta nor dlvSourceIp.
  */
 export function recordsFor(msg: AcceptedMessage, b: RecordBehaviour, now: Date): Array<Record<string, string>> {
   const out: Array<Record<string, string>> = [];
   const logged = formatPmtaTime(now);
   const queued = formatPmtaTime(msg.receivedAt);
   const headers = { 'header_Message-Id': msg.messageId ?? '', 'header_X-Job': msg.job ?? '' };
+  const sourceIp = ipFromVmta(msg.vmta);
   for (const rcpt of msg.rcptTo) {
     const domain = domainOf(rcpt);
     const base: Record<string, string> = {
@@ -55,7 +65,7 @@ export function recordsFor(msg: AcceptedMessage, b: RecordBehaviour, now: Date):
       srcType: 'smtp',
       srcMta: 'agent (127.0.0.1)',
       dlvType: 'smtp',
-      dlvSourceIp: ipFromVmta(msg.vmta),
+      dlvSourceIp: sourceIp,
       dlvDestinationIp: SIM_MX_IP,
       dlvEsmtpAvailable: ESMTP_FEATURES,
       dlvSize: String(msg.size),
@@ -65,46 +75,61 @@ export function recordsFor(msg: AcceptedMessage, b: RecordBehaviour, now: Date):
       ...headers,
     };
     if (b.bounceDomains.has(domain)) {
-      out.push({
+      out.push(vendorFields({
         ...base,
         type: 'b',
         dsnAction: 'failed',
-        dsnStatus: '5.1.1',
+        dsnStatus: '5.1.1 (bad destination mailbox address)',
         dsnDiag: `smtp;550 5.1.1 <${rcpt}>: Recipient address rejected: User unknown`,
         bounceCat: 'bad-mailbox',
-      });
-    } else if (b.deferDomains.has(domain)) {
-      out.push({
+      }));
+      continue;
+    }
+    if (b.deferDomains.has(domain)) {
+      out.push(vendorFields({
         ...base,
         type: 't',
         dsnAction: 'delayed',
-        dsnStatus: '4.7.1',
+        dsnStatus: '4.7.1 (delivery not authorized, message refused)',
         dsnDiag: `smtp;451 4.7.1 <${rcpt}>: Recipient address rejected: Try again later`,
-      });
-    } else {
-      out.push({
-        ...base,
-        type: 'd',
-        dsnAction: 'relayed',
-        dsnStatus: '2.0.0',
-        dsnDiag: 'smtp;250 2.0.0 OK',
-      });
-      if (b.complainAddresses.has(rcpt.toLowerCase())) {
-        out.push({
-          type: 'f',
-          timeLogged: logged,
-          orig: msg.mailFrom,
-          rcpt,
-          vmta: msg.vmta,
-          jobId: msg.job ?? '',
-          feedbackType: 'abuse',
-          format: 'arf',
-          userAgent: 'pmta-sim-fbl/1.0',
-          reportingMta: `dns; fbl.${domain}`,
-          reportedDomain: domainOf(msg.mailFrom),
-          ...headers,
-        });
-      }
+      }));
+      continue;
+    }
+    out.push(vendorFields({ ...base, type: 'd', dsnAction: 'relayed', dsnStatus: '2.0.0 (success)', dsnDiag: 'smtp;250 2.0.0 OK' }));
+    const lower = rcpt.toLowerCase();
+    if (b.complainAddresses.has(lower)) {
+      out.push(vendorFields({
+        type: 'f',
+        timeLogged: logged,
+        repSourceIp: sourceIp,
+        feedbackType: 'abuse',
+        format: 'arf',
+        userAgent: 'pmta-sim-fbl/1.0',
+        orig: msg.mailFrom,
+        rcpt,
+        reportingMta: `dns; fbl.${domain}`,
+        dlvSourceIp: SIM_REPORTER_IP,
+        reportedDomain: domainOf(msg.mailFrom),
+        ...headers,
+      }));
+    }
+    if (b.remoteBounceAddresses?.has(lower)) {
+      out.push(vendorFields({
+        type: 'rb',
+        timeLogged: logged,
+        orig: msg.mailFrom,
+        rcpt,
+        dsnAction: 'failed',
+        dsnStatus: '5.1.1 (bad destination mailbox address)',
+        dsnDiag: `smtp;550 5.1.1 <${rcpt}>: mailbox unavailable`,
+        dsnMta: `mx.${domain} (${SIM_REPORTER_IP})`,
+        dsnReportingMta: `mx.${domain}`,
+        bounceCat: 'bad-mailbox',
+        srcType: 'smtp',
+        srcMta: `mx.${domain} (${SIM_REPORTER_IP})`,
+        format: 'dsn',
+        ...headers,
+      }));
     }
   }
   return out;

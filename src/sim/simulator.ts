@@ -18,6 +18,8 @@ export interface SimOptions {
   acctDir: string;
   bounceDomains?: string[];
   complainAddresses?: string[];
+  /** Delivered, then bounced back by the receiver later (an `rb` record). */
+  remoteBounceAddresses?: string[];
   deferDomains?: string[];
   /** Addresses, or `@domain` for a whole domain: refused at RCPT TO. */
   rejectRcpts?: string[];
@@ -49,7 +51,7 @@ export interface ReceivedMessage {
   receivedAt: Date;
 }
 
-type Behaviour = Pick<SimOptions, 'bounceDomains' | 'complainAddresses' | 'deferDomains' | 'rejectRcpts' | 'slowMs' | 'deferAll'>;
+type Behaviour = Pick<SimOptions, 'bounceDomains' | 'complainAddresses' | 'remoteBounceAddresses' | 'deferDomains' | 'rejectRcpts' | 'slowMs' | 'deferAll'>;
 
 export interface Simulator {
   readonly host: string;
@@ -95,6 +97,7 @@ class PmtaSimulator implements Simulator {
     bounceDomains: new Set(),
     deferDomains: new Set(),
     complainAddresses: new Set(),
+    remoteBounceAddresses: new Set(),
     rejectAddresses: new Set(),
     rejectDomains: new Set(),
     slowMs: 0,
@@ -153,6 +156,7 @@ class PmtaSimulator implements Simulator {
     if (patch.bounceDomains) r.bounceDomains = domains(patch.bounceDomains);
     if (patch.deferDomains) r.deferDomains = domains(patch.deferDomains);
     if (patch.complainAddresses) r.complainAddresses = lower(patch.complainAddresses);
+    if (patch.remoteBounceAddresses) r.remoteBounceAddresses = lower(patch.remoteBounceAddresses);
     if (patch.rejectRcpts) {
       const all = patch.rejectRcpts.map((x) => x.trim().toLowerCase());
       r.rejectAddresses = new Set(all.filter((x) => !x.startsWith('@')));

@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDb, type Db } from '../../src/store/db.js';
-import { ACCT_COLUMNS, formatRecord } from '../../src/sim/acct-csv.js';
+import { ACCT_COLUMNS, formatRecord, vendorFields } from '../../src/sim/acct-csv.js';
 import { recordsFor } from '../../src/sim/records.js';
 import { Registry } from '../../src/tenants/registry.js';
 import { registryResolver } from '../../src/accounting/resolve.js';
-import { noSentIndex, type AttributionSources, type SentLookup } from '../../src/accounting/attribute.js';
+import type { AttributionSources, SentLookup } from '../../src/accounting/attribute.js';
 import { normaliseMessageId } from '../../src/accounting/message-id.js';
 import { accountingSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/types.js';
@@ -53,7 +53,7 @@ export interface TestStore {
 }
 
 /** A store in `dir` with the two tenants, and attribution over its Registry (and `sent`, the sent-message index). */
-export function storeIn(dir: string, sent: SentLookup = noSentIndex): TestStore {
+export function storeIn(dir: string, sent: SentLookup = generatedSentIndex): TestStore {
   const db = openDb(path.join(dir, 'state', 'agent.db'));
   if ((db.prepare('SELECT COUNT(*) AS n FROM tenants').get() as { n: number }).n === 0) seedTenants(db);
   const registry = new Registry(db);
@@ -96,6 +96,24 @@ export function tailer(
 
 const BASE_TIME = Date.parse('2026-11-24T08:00:00Z');
 
+/** Message `i` of generateLines: where it left from and to whom. */
+function generated(i: number): { pick: { vmta: string; ip?: string; tenantId?: number }; rcpt: string; kind: number; complains: boolean } {
+  const pick = i % 50 === 49 ? { vmta: GHOST_VMTA } : KNOWN_VMTAS[i % KNOWN_VMTAS.length]!;
+  const kind = i % 100;
+  const complains = i % 250 === 10;
+  const domain = kind <= 3 ? 'bounce.example' : kind <= 8 ? 'defer.example' : 'gmail.com';
+  return { pick, kind, complains, rcpt: complains ? `Complainer${i}@Gmail.com` : `user${i}@${domain}` };
+}
+
+/** The sent-message index the agent would hold for generateLines' messages (`<m{i}@sos-mail.com>`). */
+export const generatedSentIndex: SentLookup = (id) => {
+  const m = /^m(\d+)@sos-mail\.com$/.exec(id);
+  if (!m) return undefined;
+  const g = generated(Number(m[1]));
+  if (g.pick.tenantId === undefined) return undefined;
+  return { tenantId: g.pick.tenantId, ip: g.pick.ip!, vmta: g.pick.vmta, jobId: null, recipients: [g.rcpt], day: '2026-11-24' };
+};
+
 /**
  * `count` accounting lines (no header), deterministic from `seed`: mostly
  * deliveries, with hard (2%), soft (1%) and policy (1%, some `rb`) bounces,
@@ -109,12 +127,8 @@ export function generateLines(count: number, seed = 0): string[] {
   const bounce = new Set(['bounce.example']);
   const defer = new Set(['defer.example']);
   for (let i = seed; out.length < count; i++) {
-    const pick = i % 50 === 49 ? { vmta: GHOST_VMTA } : KNOWN_VMTAS[i % KNOWN_VMTAS.length]!;
+    const { pick, kind, complains, rcpt } = generated(i);
     const now = new Date(BASE_TIME + Math.floor(i / 100) * 1000);
-    const kind = i % 100;
-    const complains = i % 250 === 10;
-    const domain = kind <= 3 ? 'bounce.example' : kind <= 8 ? 'defer.example' : 'gmail.com';
-    const rcpt = complains ? `Complainer${i}@Gmail.com` : `user${i}@${domain}`;
     const recs = recordsFor(
       {
         mailFrom: 'bounces@sos-mail.com',
@@ -128,16 +142,17 @@ export function generateLines(count: number, seed = 0): string[] {
       { bounceDomains: bounce, deferDomains: defer, complainAddresses: complains ? new Set([rcpt.toLowerCase()]) : none },
       now,
     );
-    for (const r of recs) {
+    for (let r of recs) {
       if (kind === 2 && r.type === 'b') {
         r.bounceCat = 'quota-issues';
         r.dsnStatus = '4.2.2';
         r.dsnDiag = 'smtp;452 4.2.2 mailbox full, "quota" exceeded';
       }
       if (kind === 3 && r.type === 'b') {
-        r.type = i % 200 === 3 ? 'rb' : 'b';
         r.bounceCat = 'policy-related';
         r.dsnDiag = 'smtp;550 5.7.1 blocked, see "https://example.org/policy"';
+        // Some come back later as a DSN instead: an rb, with the fields PowerMTA logs for one (no vmta, no dlvSourceIp).
+        if (i % 200 === 3) r = vendorFields({ ...r, type: 'rb' });
       }
       if (kind === 8 && r.type === 't') r.type = 'tq';
       out.push(formatRecord(ACCT_COLUMNS, r));
@@ -180,11 +195,18 @@ export function referenceCount(texts: string[]): Totals {
         header = cells;
         continue;
       }
-      if (cells.length !== header.length) continue; // malformed
+      if (cells.length > header.length) continue; // malformed
       const row = Object.fromEntries(header.map((h, i) => [h, cells[i] ?? '']));
       const type = row.type ?? '';
       if (!['d', 'b', 'rb', 't', 'tq', 'f'].includes(type)) continue;
-      const known = KNOWN_VMTAS.find((v) => v.vmta === row.vmta);
+      // vmta, else the Message-ID the agent handed off, else the IP PowerMTA names for the type.
+      const id = (row['header_Message-Id'] ?? '').replace(/^<|>$/g, '').toLowerCase();
+      const sent = id === '' ? undefined : generatedSentIndex(id);
+      const ip = type === 'f' ? row.repSourceIp : type === 'rb' ? '' : row.dlvSourceIp;
+      const known =
+        KNOWN_VMTAS.find((v) => v.vmta === row.vmta) ??
+        (sent ? KNOWN_VMTAS.find((v) => v.ip === sent.ip) : undefined) ??
+        KNOWN_VMTAS.find((v) => ip !== '' && v.ip === ip);
       if (!known) {
         unknown++;
         continue;

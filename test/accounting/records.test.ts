@@ -43,11 +43,13 @@ test('the simulator records of one message read as delivered, complaint, bounce 
   assert.equal(d.timeLogged.toISOString(), NOW.toISOString());
   const f = kinds[1] as Extract<AcctRecord, { kind: 'complaint' }>;
   assert.equal(f.feedbackType, 'abuse');
+  assert.equal(f.vmta, '');
+  assert.equal(f.repSourceIp, '45.123.10.1');
   const b = kinds[2] as Extract<AcctRecord, { kind: 'bounce' }>;
   assert.equal(b.bounceCat, 'bad-mailbox');
   assert.equal(b.bounceClass, 'hard');
   assert.equal(b.remote, false);
-  assert.equal(b.dsnStatus, '5.1.1');
+  assert.equal(b.dsnStatus, '5.1.1 (bad destination mailbox address)');
   assert.match(b.dsnDiag, /^smtp;550 5\.1\.1 <nobody@bounce\.example>/);
 });
 
@@ -90,7 +92,7 @@ test('malformed records say why', () => {
   assert.match(reason({ ...ok, timeLogged: 'yesterday' }), /bad timeLogged/);
   assert.match(reason({ ...ok, rcpt: '' }), /without rcpt/);
   assert.match(reason({ ...ok, type: 'zz9' }), /unknown record type/);
-  assert.match((parseRecord([...header.names, 'x'], header) as { malformed: string }).malformed, /expected at most 30 fields/);
+  assert.match((parseRecord([...header.names, 'x'], header) as { malformed: string }).malformed, /expected at most 38 fields/);
 });
 
 test('PowerMTA times with their offset', () => {

@@ -1,16 +1,33 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ACCT_COLUMNS, csvField, formatPmtaTime, formatRecord } from '../../src/sim/acct-csv.js';
+import { ACCT_COLUMNS, csvField, formatPmtaTime, formatRecord, vendorFields } from '../../src/sim/acct-csv.js';
 import { HeaderBlockReader, parseHeaderBlock } from '../../src/sim/headers.js';
 import { ipFromVmta } from '../../src/sim/records.js';
 import { splitCsvLine } from './helpers.js';
 
-test('columns: PowerMTA defaults first, then feedback-loop, then header_*', () => {
+test('columns: the union of the d/b/t, f and rb field sets as one file holding all of them has, 38 in all', () => {
   assert.equal(ACCT_COLUMNS[0], 'type');
   assert.equal(ACCT_COLUMNS.indexOf('vmtaPool'), 22);
   assert.deepEqual(ACCT_COLUMNS.slice(23), [
-    'feedbackType', 'format', 'userAgent', 'reportingMta', 'reportedDomain', 'header_Message-Id', 'header_X-Job',
+    'repSourceIp', 'feedbackType', 'format', 'userAgent', 'reportingMta', 'reportedDomain', 'header_From', 'header_Return-Path', 'header_Subject',
+    'dsnReportingMta', 'header_Message-Id', 'header_X-Job', 'header_X-Mw-Campaign-Uid', 'header_X-Mw-Subscriber-Uid', 'header_List-Unsubscribe',
   ]);
+  assert.equal(ACCT_COLUMNS.length, 38);
+});
+
+test('each record type keeps only the fields PowerMTA logs for it', () => {
+  const all = Object.fromEntries(ACCT_COLUMNS.map((c) => [c, 'x']));
+  const f = vendorFields({ ...all, type: 'f' });
+  assert.equal(f.vmta, undefined, 'an f has no vmta');
+  assert.equal(f.repSourceIp, 'x');
+  assert.equal(f.dlvSourceIp, 'x', 'the reporting MTA');
+  const rb = vendorFields({ ...all, type: 'rb' });
+  assert.equal(rb.vmta, undefined, 'an rb has no vmta');
+  assert.equal(rb.dlvSourceIp, undefined, 'nor dlvSourceIp');
+  assert.equal(rb['header_Message-Id'], 'x');
+  const d = vendorFields({ ...all, type: 'd' });
+  assert.equal(d.repSourceIp, undefined);
+  assert.equal(d.vmta, 'x');
 });
 
 test('csvField quotes only what needs quoting', () => {

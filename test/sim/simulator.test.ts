@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/types.js';
 import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/simulator.js';
+import { SIM_REPORTER_IP, ipFromVmta } from '../../src/sim/records.js';
 import { message, readAcct, send, tempDir } from './helpers.js';
 
 const VMTA = 'sos-expat-45-123-10-1';
@@ -78,7 +79,7 @@ test('a stamped message is received once, byte for byte, and logged as a d recor
     assert.equal(d.orig, FROM);
     assert.equal(d.rcpt, 'jean@gmail.com');
     assert.equal(d.dsnAction, 'relayed');
-    assert.equal(d.dsnStatus, '2.0.0');
+    assert.equal(d.dsnStatus, '2.0.0 (success)');
     assert.equal(d.dsnDiag, 'smtp;250 2.0.0 OK');
     assert.equal(d.dsnMta, 'mx.gmail.com (192.0.2.1)');
     assert.equal(d.srcMta, 'agent (127.0.0.1)');
@@ -133,13 +134,18 @@ test('bounce, defer and complaint rules shape the records; configure changes the
     const [b, t, , f] = rows;
     assert.equal(b?.bounceCat, 'bad-mailbox');
     assert.equal(b?.dsnAction, 'failed');
-    assert.equal(b?.dsnStatus, '5.1.1');
+    assert.equal(b?.dsnStatus, '5.1.1 (bad destination mailbox address)');
     assert.equal(b?.dsnDiag, 'smtp;550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown');
     assert.equal(t?.dsnAction, 'delayed');
     assert.match(t?.dsnStatus ?? '', /^4\./);
     assert.equal(f?.feedbackType, 'abuse');
     assert.equal(f?.format, 'arf');
-    assert.equal(f?.vmta, VMTA);
+    // As PowerMTA writes a complaint: no vmta; our IP is repSourceIp, the reporter's is dlvSourceIp.
+    assert.equal(f?.vmta, '');
+    assert.equal(f?.repSourceIp, ipFromVmta(VMTA));
+    assert.equal(f?.dlvSourceIp, SIM_REPORTER_IP);
+    assert.equal(f?.jobId, '');
+    assert.equal(f?.['header_X-Job'], b?.['header_X-Job']);
     assert.equal(f?.['header_Message-Id'], '<3f2a.1@sos-mail.com>');
 
     sim.configure({ bounceDomains: [] });
