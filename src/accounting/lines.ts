@@ -105,6 +105,7 @@ export function parseLines(text: string, state: LineState, into?: ParsedLines): 
       });
     }
   };
+  let nextType = text.indexOf('type,');
   while (start < len) {
     let nl = text.indexOf('\n', start);
     if (nl < 0) nl = len;
@@ -115,15 +116,21 @@ export function parseLines(text: string, state: LineState, into?: ParsedLines): 
     lineNo++;
     if (end > from && text.charCodeAt(from) === BOM) from++;
     if (end === from) continue;
-    // Only the columns records are read by; a header line is split again in full.
-    let n = splitCsvRange(text, from, end, fields, header?.wanted);
-    if (n === UNCLOSED_QUOTE) {
+    // A line cut short by a restart and the new header after it: the header starts a new
+    // section. Looked for on every line (a cut line may still read as a short record), with
+    // one forward search through the text rather than one per line.
+    if (nextType >= 0 && nextType <= from) nextType = text.indexOf('type,', from + 1);
+    if (nextType > from && nextType < end) {
       const glued = gluedHeader(text, from, end);
       if (glued >= 0) {
         bad(lineNo, 'line cut short, followed by a header line', from, glued);
         adopt(glued, end);
         continue;
       }
+    }
+    // Only the columns records are read by; a header line is split again in full.
+    let n = splitCsvRange(text, from, end, fields, header?.wanted);
+    if (n === UNCLOSED_QUOTE) {
       // A quoted field with a newline in it: take the next lines until the quote closes.
       const span = quotedSpan(text, from, start, header?.wanted);
       if (span === 'more') {
@@ -151,18 +158,8 @@ export function parseLines(text: string, state: LineState, into?: ParsedLines): 
       continue;
     }
     const rec = header === null ? 'record before any header line' : readRecord(fields, header, lineNo, state.readAt);
-    if (typeof rec !== 'string') {
-      records.push(rec);
-      continue;
-    }
-    // A line cut short by a restart and the new header after it: the header starts a new section.
-    const glued = gluedHeader(text, from, end);
-    if (glued >= 0) {
-      bad(lineNo, 'line cut short, followed by a header line', from, glued);
-      adopt(glued, end);
-      continue;
-    }
-    bad(lineNo, rec, from, end);
+    if (typeof rec === 'string') bad(lineNo, rec, from, end);
+    else records.push(rec);
   }
   state.line = lineNo;
   return out;
