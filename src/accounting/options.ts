@@ -12,9 +12,6 @@ import { registryResolver } from './resolve.js';
 import type { SuppressionStore } from './suppression.js';
 import { AccountingTailer } from './tailer.js';
 
-/** The spool files `pmta-agent acct-pipe` writes, which the tailer follows in pipe mode. */
-export const PIPE_FILE_PATTERN = 'pipe-*.csv';
-
 export interface AccountingDeps {
   db: Db;
   registry: Registry;
@@ -42,12 +39,6 @@ export function createAccountingTailer(
   dir: string,
   deps: { db: Db; effects: AccountingEffects; log: Logger; clock: Clock },
 ): AccountingTailer | null {
-  if (cfg.mode !== 'tail' && cfg.mode !== 'pipe') return null;
-  return new AccountingTailer({
-    ...cfg,
-    // In pipe mode PowerMTA writes no file for the agent: only acct-pipe's spool is read.
-    pattern: cfg.mode === 'pipe' ? PIPE_FILE_PATTERN : cfg.pattern,
-    dir,
-    ...deps,
-  });
+  if (cfg.mode !== 'tail') return null;
+  return new AccountingTailer({ ...cfg, dir, ...deps });
 }
