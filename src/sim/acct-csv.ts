@@ -12,13 +12,13 @@ export const DELIVERY_FIELDS: readonly string[] = [
 /**
  * `f` (feedback loop): no vmta; `repSourceIp` is our IP the complaint is
  * about, `dlvSourceIp` the MTA the report came from (powermta.md §3.6).
- * `*` also logs these headers of the reported message (and header_X-job,
- * which the agent's `record-fields` names as header_X-Job for every type).
+ * `*` also logs these headers of the reported message; X-Job is empty, since
+ * PowerMTA removed it at injection (process-x-job).
  */
 export const FEEDBACK_FIELDS: readonly string[] = [
   'type', 'timeLogged', 'repSourceIp', 'feedbackType', 'format', 'userAgent', 'envId',
   'orig', 'rcpt', 'reportingMta', 'dlvSourceIp', 'reportedDomain',
-  'header_From', 'header_Return-Path', 'header_Subject',
+  'header_From', 'header_Return-Path', 'header_X-job', 'header_Subject',
 ];
 
 /** `rb` / `rs` (a DSN received back): no vmta, no dlvSourceIp (powermta.md §3.6). */
@@ -27,8 +27,8 @@ export const REMOTE_BOUNCE_FIELDS: readonly string[] = [
   'dsnMta', 'dsnReportingMta', 'bounceCat', 'srcType', 'srcMta', 'envId', 'format',
 ];
 
-/** The headers the agent's rendered `<acct-file>` adds to every record type (`record-fields X *,header_Message-Id,header_X-Job`). */
-export const HEADER_FIELDS: readonly string[] = ['header_Message-Id', 'header_X-Job'];
+/** The header the agent's rendered `<acct-file>` adds to every record type (`record-fields X *,header_Message-Id`). */
+export const HEADER_FIELDS: readonly string[] = ['header_Message-Id'];
 
 /**
  * One file carrying d, b, t, f and rb records has the union of their columns

@@ -52,7 +52,7 @@ export function recordsFor(msg: AcceptedMessage, b: RecordBehaviour, now: Date):
   const out: Array<Record<string, string>> = [];
   const logged = formatPmtaTime(now);
   const queued = formatPmtaTime(msg.receivedAt);
-  const headers = { 'header_Message-Id': msg.messageId ?? '', 'header_X-Job': msg.job ?? '' };
+  const headers = { 'header_Message-Id': msg.messageId ?? '' };
   const sourceIp = ipFromVmta(msg.vmta);
   for (const rcpt of msg.rcptTo) {
     const domain = domainOf(rcpt);

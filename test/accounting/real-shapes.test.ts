@@ -21,8 +21,8 @@ const [SOS1, SOS2] = KNOWN_VMTAS as [(typeof KNOWN_VMTAS)[number], (typeof KNOWN
 const DEFAULT_HEADER =
   'type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool';
 
-/** The agent's own `record-fields X *,header_Message-Id,header_X-Job`. */
-const AGENT_HEADER = `${DEFAULT_HEADER},header_Message-Id,header_X-Job`;
+/** The agent's `record-fields X *,header_Message-Id`, with one more header an operator added. */
+const AGENT_HEADER = `${DEFAULT_HEADER},header_Message-Id,header_X-Mw-Campaign-Uid`;
 
 interface Ingested {
   store: TestStore;

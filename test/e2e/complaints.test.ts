@@ -78,11 +78,11 @@ describe('complaints as PowerMTA writes them', () => {
     // A file PowerMTA started after a rotation: its own header, the d field set, then f records of the f field set.
     const file = path.join(h.dir, 'acct', `acct-${TODAY}-0001.csv`);
     const d = (i: number): string =>
-      `d,${TODAY} 09:00:00+0000,${TODAY} 08:59:59+0000,bounces@sos-mail.com,r${i}@example.com,,relayed,2.0.0 (success),smtp;250 OK,mx.example.com (192.0.2.1),,smtp,agent (127.0.0.1),smtp,${IP2},192.0.2.1,"PIPELINING,SIZE",2000,sos-expat-45-123-10-2,,,example.com/sos-expat-45-123-10-2,,<bulk${i}@sos-mail.com>,`;
+      `d,${TODAY} 09:00:00+0000,${TODAY} 08:59:59+0000,bounces@sos-mail.com,r${i}@example.com,,relayed,2.0.0 (success),smtp;250 OK,mx.example.com (192.0.2.1),,smtp,agent (127.0.0.1),smtp,${IP2},192.0.2.1,"PIPELINING,SIZE",2000,sos-expat-45-123-10-2,,,example.com/sos-expat-45-123-10-2,,<bulk${i}@sos-mail.com>`;
     const f = (i: number): string =>
       `f,${TODAY} 09:30:00+0000,${IP2},abuse,arf,Yahoo! Inc.,,bounces@sos-mail.com,r${i}@example.com,feedback.yahoo.com,98.136.0.1,sos-mail.com,<bulk${i}@sos-mail.com>`;
     const D_HEADER =
-      'type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool,header_Message-Id,header_X-Job';
+      'type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool,header_Message-Id';
     const F_HEADER = 'type,timeLogged,repSourceIp,feedbackType,format,userAgent,envId,orig,rcpt,reportingMta,dlvSourceIp,reportedDomain,header_Message-Id';
     const lines = [D_HEADER, ...Array.from({ length: 2000 }, (_, i) => d(i)), F_HEADER, f(0)];
     appendFileSync(file, lines.join('\n') + '\n');

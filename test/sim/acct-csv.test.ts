@@ -9,8 +9,8 @@ test('columns: the union of the d/b/t, f and rb field sets as one file holding a
   assert.equal(ACCT_COLUMNS[0], 'type');
   assert.equal(ACCT_COLUMNS.indexOf('vmtaPool'), 22);
   assert.deepEqual(ACCT_COLUMNS.slice(23), [
-    'repSourceIp', 'feedbackType', 'format', 'userAgent', 'reportingMta', 'reportedDomain', 'header_From', 'header_Return-Path', 'header_Subject',
-    'dsnReportingMta', 'header_Message-Id', 'header_X-Job', 'header_X-Mw-Campaign-Uid', 'header_X-Mw-Subscriber-Uid', 'header_List-Unsubscribe',
+    'repSourceIp', 'feedbackType', 'format', 'userAgent', 'reportingMta', 'reportedDomain', 'header_From', 'header_Return-Path', 'header_X-job', 'header_Subject',
+    'dsnReportingMta', 'header_Message-Id', 'header_X-Mw-Campaign-Uid', 'header_X-Mw-Subscriber-Uid', 'header_List-Unsubscribe',
   ]);
   assert.equal(ACCT_COLUMNS.length, 38);
 });
