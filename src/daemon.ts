@@ -2,6 +2,7 @@
 // then they start in order and stop in the reverse of the way mail flows in.
 import { Notifier } from './alerts/notifier.js';
 import { planReload } from './config/restart.js';
+import { normaliseMessageId } from './forward/journal.js';
 import type { Config } from './config/schema.js';
 import type { Dispatcher } from './forward/dispatcher.js';
 import type { SentLookup } from './forward/journal.js';
@@ -102,7 +103,9 @@ async function assemble(initial: Config, clock: Clock, log: Logger, opened: Open
   opened.push({ part: 'quota', close: () => quota.stop() });
   const feedback = feedbackPart(ctx, store);
   opened.push({ part: 'feedback', close: () => feedback.stop() });
-  const accounting = accountingPart(ctx, store, { notifier, feedback: feedback.sink });
+  // The sent-message index is the forwarding part's journal, made after accounting (which forwarding reports to).
+  const sent = { lookup: (id: string) => forwarding.journal.lookup(id), normalise: normaliseMessageId };
+  const accounting = accountingPart(ctx, store, { notifier, feedback: feedback.sink, sent });
   opened.push({ part: 'accounting', close: () => accounting.stop() });
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });
   opened.push({ part: 'forwarding', close: () => forwarding.stop() });

@@ -7,7 +7,6 @@ import type { Registry } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import { noSentIndex, type SentLookup } from './attribute.js';
 import { AccountingEffects, type FeedbackSink } from './effects.js';
-import { normaliseMessageId } from './message-id.js';
 import { registryResolver } from './resolve.js';
 import type { SuppressionStore } from './suppression.js';
 import { AccountingTailer } from './tailer.js';
@@ -17,8 +16,12 @@ export interface AccountingDeps {
   registry: Registry;
   /** Stats days are counted in this zone (the warmup zone). */
   timeZone: string;
-  /** The sent-message index; without it, records without a VMTA are attributed by IP only. */
-  sent?: SentLookup;
+  /**
+   * The sent-message index (the hand-off journal, src/forward) and the one
+   * normal form of a Message-ID it is keyed by; without it, records without a
+   * VMTA are attributed by IP only.
+   */
+  sent?: { lookup: SentLookup; normalise(raw: string): string };
   feedback?: FeedbackSink;
   suppression?: SuppressionStore;
 }
@@ -26,7 +29,7 @@ export interface AccountingDeps {
 /** The one set of effects, for tailed records and those pushed to the JSON webhook alike. */
 export function createAccountingEffects(deps: AccountingDeps): AccountingEffects {
   return new AccountingEffects(deps.db, {
-    sources: { ...registryResolver(deps.registry), sent: deps.sent ?? noSentIndex, normalise: normaliseMessageId },
+    sources: { ...registryResolver(deps.registry), sent: deps.sent?.lookup ?? noSentIndex, normalise: deps.sent?.normalise ?? ((raw) => raw) },
     timeZone: deps.timeZone,
     ...(deps.feedback ? { feedback: deps.feedback } : {}),
     ...(deps.suppression ? { suppression: deps.suppression } : {}),

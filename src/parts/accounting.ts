@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import type { AccountingEffects, BatchSummary, FeedbackSink } from '../accounting/effects.js';
 import { HealthGuard } from '../accounting/health-guard.js';
-import { createAccountingEffects, createAccountingTailer } from '../accounting/options.js';
+import { createAccountingEffects, createAccountingTailer, type AccountingDeps } from '../accounting/options.js';
 import { recordAccepted } from '../accounting/stats.js';
 import type { Notifier } from '../alerts/notifier.js';
 import { registerIpHealthGauges } from '../metrics/gauges.js';
@@ -27,7 +27,7 @@ export interface AccountingPart {
 export function accountingPart(
   ctx: PartContext,
   store: StorePart,
-  deps: { notifier: Notifier; feedback: FeedbackSink },
+  deps: { notifier: Notifier; feedback: FeedbackSink; sent: NonNullable<AccountingDeps['sent']> },
 ): AccountingPart {
   const { clock, log } = ctx;
   const { db, registry } = store;
@@ -45,6 +45,7 @@ export function accountingPart(
     registry,
     timeZone: cfg.warmup.timezone,
     feedback: deps.feedback,
+    sent: deps.sent,
     suppression: store.suppression,
   });
   const tailer = createAccountingTailer(cfg.accounting, cfg.pmta.accountingDir, { db, effects, log, clock });

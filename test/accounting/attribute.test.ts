@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { attribute, type AttributionSources, type SentMessage } from '../../src/accounting/attribute.js';
-import { normaliseMessageId } from '../../src/accounting/message-id.js';
+import { normaliseMessageId } from '../../src/forward/journal.js';
 import { AcctHeader, parseRecord, type AcctRecord } from '../../src/accounting/records.js';
 import type { ResolvedIp } from '../../src/accounting/resolve.js';
 import type { IpAddress } from '../../src/types.js';

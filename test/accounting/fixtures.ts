@@ -10,7 +10,7 @@ import { recordsFor } from '../../src/sim/records.js';
 import { Registry } from '../../src/tenants/registry.js';
 import { registryResolver } from '../../src/accounting/resolve.js';
 import type { AttributionSources, SentLookup } from '../../src/accounting/attribute.js';
-import { normaliseMessageId } from '../../src/accounting/message-id.js';
+import { normaliseMessageId } from '../../src/forward/journal.js';
 import { accountingSchema } from '../../src/config/schema.js';
 import { systemClock } from '../../src/types.js';
 import { AccountingTailer, type AccountingTailerOptions } from '../../src/accounting/tailer.js';

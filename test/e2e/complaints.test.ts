@@ -1,7 +1,8 @@
 // Complaints as PowerMTA writes them (an `f` record: no vmta, the IP it is
 // about as repSourceIp, the reporting MTA as dlvSourceIp), through the running
 // daemon: counted on the right IP, the address suppressed, the record posted
-// to MailWizz's /dswh/pmta, and the complaint-rate pause.
+// to MailWizz's /dswh/pmta, and the complaint-rate pause. Remote bounces
+// (`rb`: no vmta, no dlvSourceIp) found by the sent-message index.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import http from 'node:http';
@@ -41,7 +42,7 @@ describe('complaints as PowerMTA writes them', () => {
         { address: IP2, state: 'active' },
       ],
       sosTenant: { mailwizz: { url: mw.url } },
-      sim: { complainAddresses: ['angry@example.net'] },
+      sim: { complainAddresses: ['angry@example.net'], remoteBounceAddresses: ['late@example.net'] },
       patch: { accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50 }, feedback: { intervalMs: 100 } },
     });
   });
@@ -67,6 +68,20 @@ describe('complaints as PowerMTA writes them', () => {
     assert.equal(row.complaints, 1, JSON.stringify(perf.ips));
     const refused = await send(h.port, { to: 'angry@example.net' });
     assert.ok(!refused.ok && refused.code === 550);
+  });
+
+  it('a remote bounce (rb: no vmta, no dlvSourceIp) of a message the agent forwarded suppresses the address and is fed back', async () => {
+    const m = campaignMessage({ to: 'late@example.net' });
+    assert.ok((await send(h.port, { to: 'late@example.net', raw: m.raw })).ok);
+    await waitFor(() => mw.lines.some((l) => l.type === 'rb'), 10_000, 'rb posted');
+    const rb = mw.lines.find((l) => l.type === 'rb')!;
+    assert.equal(rb['header_Message-Id'], m.messageId);
+    assert.equal(rb.bounceCat, 'bad-mailbox');
+    assert.equal(rb.vmta, '', 'as PowerMTA logged it');
+    const sup = (await h.api('/api/v2/suppression/sos-expat')).body;
+    assert.equal(sup.entries.find((e: { email: string }) => e.email === 'late@example.net')?.reason, 'hard-bounce');
+    const unattributed = h.logs.filter((l) => l.event === 'acct.unattributed');
+    assert.deepEqual(unattributed, []);
   });
 
   it('5 complaints among 2,000 deliveries pause the IP (complaint rate over 0.1%); 1 among them does not', async () => {

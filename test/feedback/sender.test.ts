@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { SentLookup } from '../../src/accounting/attribute.js';
-import { normaliseMessageId } from '../../src/accounting/message-id.js';
+import { normaliseMessageId } from '../../src/forward/journal.js';
 import { splitCsvLine } from '../../src/accounting/csv.js';
 import { AcctHeader, parseRecord } from '../../src/accounting/records.js';
 import { FeedbackSender } from '../../src/feedback/sender.js';
