@@ -8,8 +8,12 @@ import type { Clock } from '../types.js';
 import { noSentIndex, type SentLookup } from './attribute.js';
 import { AccountingEffects, type FeedbackSink } from './effects.js';
 import { registryResolver } from './resolve.js';
+import { PIPE_FILE_PREFIX } from './pipe-spool.js';
 import type { SuppressionStore } from './suppression.js';
 import { AccountingTailer } from './tailer.js';
+
+/** The spool files `pmta-agent acct-pipe` writes. */
+export const PIPE_FILE_PATTERN = `${PIPE_FILE_PREFIX}*.csv`;
 
 export interface AccountingDeps {
   db: Db;
@@ -42,6 +46,7 @@ export function createAccountingTailer(
   dir: string,
   deps: { db: Db; effects: AccountingEffects; log: Logger; clock: Clock },
 ): AccountingTailer | null {
-  if (cfg.mode !== 'tail') return null;
-  return new AccountingTailer({ ...cfg, dir, ...deps });
+  if (cfg.mode !== 'tail' && cfg.mode !== 'pipe') return null;
+  // In pipe mode PowerMTA writes no file for the agent: only acct-pipe's spool files are read.
+  return new AccountingTailer({ ...cfg, pattern: cfg.mode === 'pipe' ? PIPE_FILE_PATTERN : cfg.pattern, dir, ...deps });
 }

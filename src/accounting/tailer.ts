@@ -32,6 +32,8 @@ export interface FilePosition {
   ino: string;
   offset: number;
   line: number;
+  /** When the checkpoint last moved. */
+  updatedAt: string;
 }
 
 export interface TailerEvents {
@@ -134,7 +136,7 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
 
   /** The stored checkpoints, one per file read so far. */
   position(): FilePosition[] {
-    return this.checkpoints.all().map((c) => ({ path: c.path, ino: c.ino, offset: c.offset, line: c.line }));
+    return this.checkpoints.all().map((c) => ({ path: c.path, ino: c.ino, offset: c.offset, line: c.line, updatedAt: c.updatedAt }));
   }
 
   /** Lists the directory, marks matching files, and returns their inodes (null when the directory cannot be read). */

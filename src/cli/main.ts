@@ -7,6 +7,7 @@ import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatu
 import { runSimCommand } from '../sim/cli.js';
 import { runPmtaLint } from './pmta-lint.js';
 import { runToken } from './token.js';
+import { runAcctPipe } from './acct-pipe.js';
 
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
 
@@ -18,6 +19,8 @@ Usage:
   pmta-agent hash-password                  read a password on stdin, print its hash
   pmta-agent token new [--name N] [--scopes S] [--tenants T] [--write FILE]
                                             make an API token (and put it in the config)
+  pmta-agent acct-pipe --dir DIR            run by PowerMTA (accounting.mode "pipe"): its records
+                                            on stdin, spooled fsynced to DIR/pipe-YYYY-MM-DD.csv
   pmta-agent demo [--messages N]            the agent and the simulator on loopback, with quotas moving
 
 Operator commands (over the control API; URL and token from $PMTA_AGENT_URL and
@@ -55,6 +58,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   suppression: runSuppression,
   user: runUser,
   demo: runDemo,
+  'acct-pipe': (argv) => runAcctPipe(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -104,10 +104,14 @@ export const accountingSchema = z
   .object({
     /**
      * tail: follow PowerMTA's files in pmta.accountingDir;
+     * pipe: PowerMTA pipes its records to `pmta-agent acct-pipe` (`<acct-file |...>`), which spools
+     *   them, fsynced, to pipe-*.csv files in pmta.accountingDir that the agent follows;
      * push: a log shipper posts JSON records to /api/v2/webhooks/powermta;
      * off. One per host, so nothing counts twice.
      */
-    mode: z.enum(['tail', 'push', 'off']).default('tail'),
+    mode: z.enum(['tail', 'pipe', 'push', 'off']).default('tail'),
+    /** pipe mode: the pmta-agent executable PowerMTA runs (an absolute path; install.sh links it here). */
+    pipeProgram: z.string().regex(/^\/[^\s"'#<>]+$/, 'must be an absolute path without spaces, quotes, # or < >').default('/usr/local/bin/pmta-agent'),
     /** File names read in tail mode, a glob with `*` and `?`; rotated files (`acct-2026-11-24-0000.csv`) must match too. */
     pattern: z.string().default('acct*.csv'),
     /** Lines per SQLite transaction at most. */

@@ -119,6 +119,7 @@ export class FeedbackSender {
     failed: Statement<[number, number]>;
     retryAt: Statement<[number, number]>;
     toDead: Statement<[string, string, number]>;
+    count: Statement<[string, number]>;
   };
   private readonly tenants = new Map<number, TenantState>();
   private readonly inFlight = new Set<AbortController>();
@@ -145,6 +146,7 @@ export class FeedbackSender {
       remove: db.prepare('DELETE FROM feedback_outbox WHERE id = ?'),
       failed: db.prepare('UPDATE feedback_outbox SET attempts = attempts + 1, refusals = refusals + ? WHERE id = ?'),
       retryAt: db.prepare('UPDATE feedback_outbox SET next_at = ? WHERE id = ?'),
+      count: db.prepare('INSERT INTO acct_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
       toDead: db.prepare(
         `INSERT INTO feedback_dead (outbox_id, tenant_id, body, created_at, attempts, failed_at, error)
          SELECT id, tenant_id, body, created_at, attempts, ?, ? FROM feedback_outbox WHERE id = ?`,
@@ -160,14 +162,30 @@ export class FeedbackSender {
     this.schedule(0);
   }
 
-  /** Stops the timer, aborts a POST in flight (its rows stay queued) and waits for the pass to end. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the timer and starts no new POST. One in flight gets up to `graceMs`
+   * to be answered, so a clean stop does not send its records again on the
+   * next start; past that it is aborted and its rows stay queued.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.running = false;
     this.stopping = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    const pass = this.pass?.catch(() => 0);
+    if (pass === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const over = await Promise.race([
+      pass.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!over) return;
+    this.log.warn('feedback.stop_aborted', { graceMs, note: 'the records of the POST in flight stay queued and go again on the next start' });
     for (const ac of this.inFlight) ac.abort(STOPPED);
-    await this.pass?.catch(() => 0);
+    await pass;
   }
 
   /**
@@ -263,6 +281,7 @@ export class FeedbackSender {
       if (outcome.kind === 'sent') {
         this.db.transaction(() => {
           for (const r of rows) this.q.remove.run(r.id);
+          this.q.count.run('feedback:sent', rows.length);
         })();
         sent += rows.length;
         st.limit = Math.min(this.batchSize, st.limit * 2);
@@ -347,6 +366,7 @@ export class FeedbackSender {
         this.q.failed.run(1, head.id);
         this.q.toDead.run(new Date(now).toISOString(), o.error, head.id);
         this.q.remove.run(head.id);
+        this.q.count.run('feedback:dead', 1);
       })();
       this.log.error('feedback.dead_lettered', { tenantId, url, id: head.id, refusals: head.refusals + 1, error: o.error, record: excerpt(head.body) });
       st.limit = this.batchSize;
@@ -358,6 +378,7 @@ export class FeedbackSender {
     this.db.transaction(() => {
       for (const r of rows) this.q.failed.run(o.kind === 'refused' && alone ? 1 : 0, r.id);
       if (!split) this.q.retryAt.run(now + delay, head.id);
+      this.q.count.run('feedback:retried', rows.length);
     })();
     if (split) st.limit = Math.max(1, Math.floor(rows.length / 2));
     if (st.failingSince === null) st.failingSince = now;

@@ -47,6 +47,7 @@ export function feedbackPart(ctx: PartContext, store: StorePart): FeedbackPart {
     },
     status: () => ({ feedback: sender.status() }),
     start: () => sender.start(),
-    stop: () => sender.stop(),
+    // A POST in flight is let finish within the shutdown grace, so a clean stop sends nothing twice.
+    stop: () => sender.stop(ctx.cfg().smtp.shutdownGraceMs),
   };
 }

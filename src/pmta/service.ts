@@ -82,6 +82,7 @@ export class PmtaConfigService {
         schedule: { steps: cfg.warmup.steps, activeDailyCap: cfg.warmup.activeDailyCap },
         sourceHost: cfg.pmta.sourceHost,
         accountingDir: cfg.pmta.accountingDir,
+        acctPipe: cfg.accounting.mode === 'pipe' ? [cfg.accounting.pipeProgram, 'acct-pipe', '--dir', cfg.pmta.accountingDir] : null,
         dkim: dkim.map((k) => ({ domain: k.domain, selector: k.selector, keyPath: k.keyPath })),
         throttles: cfg.pmta.throttle,
         draining,

@@ -37,6 +37,8 @@ export interface PmtaStateOptions {
   sourceHost: string;
   /** pmta.accountingDir */
   accountingDir: string;
+  /** accounting.mode "pipe": the program PowerMTA pipes its records to, as argv, instead of the file. */
+  acctPipe?: readonly string[] | null;
   /** Keys that exist (the caller ran ensureDkimKey or listed the directory). */
   dkim: readonly PmtaDkimInput[];
   throttles?: ThrottleOptions;
@@ -50,6 +52,7 @@ export function pmtaStateInput(o: PmtaStateOptions): PmtaStateInput {
     tenants: pmtaTenantInputs(o.tenants, o.today, o.schedule, o.draining),
     source: { host: o.sourceHost },
     acctFile: path.join(o.accountingDir, ACCT_FILE_NAME),
+    ...(o.acctPipe ? { acctPipe: o.acctPipe } : {}),
     dkim: o.dkim,
     ...(o.throttles ? { throttles: o.throttles } : {}),
     ...(o.processors ? { processors: o.processors } : {}),

@@ -210,6 +210,15 @@ const MIGRATIONS: string[] = [
   UPDATE domains SET origin = 'api' WHERE domain IN (SELECT json_extract(detail, '$.domain') FROM audit_log WHERE action = 'domain.add');
   UPDATE ips SET state_by = (SELECT actor FROM audit_log WHERE subject = 'ip:' || ips.address AND action LIKE 'ip.%' ORDER BY id DESC LIMIT 1);
   `,
+  `
+  -- records pushed to the JSON webhook, by a hash of their fields (accounting/pushed.ts):
+  -- one posted again is not counted twice. Kept accounting.indexDays.
+  CREATE TABLE acct_pushed (
+    hash TEXT PRIMARY KEY,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX acct_pushed_at ON acct_pushed(at);
+  `,
 ];
 
 export function openDb(file: string): Db {

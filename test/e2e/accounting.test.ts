@@ -134,6 +134,19 @@ describe('accounting pushed over HTTP (accounting.mode push)', () => {
     assert.ok(!refused.ok && refused.code === 550);
     assert.equal((await h.api('/api/v2/webhooks/powermta', { method: 'POST', body: '{oops' })).status, 400);
   });
+
+  it('a record pushed twice (a shipper retrying) counts once', async () => {
+    const rec = { type: 'd', timeLogged: `${TODAY} 11:00:00+0000`, rcpt: 'twice@example.net', vmta: 'sos-expat-45-123-10-1', dlvSourceIp: '45.123.10.1', 'header_Message-Id': '<twice@sos>' };
+    const delivered = async (): Promise<number> => (await h.api('/api/v2/stats/sos-expat/overview')).body.totals.delivered;
+    const before = await delivered();
+    const first = await h.api('/api/v2/webhooks/powermta', { method: 'POST', json: rec });
+    assert.deepEqual([first.body.records, first.body.duplicates], [1, 0]);
+    // The same record again, its keys in another order, in an array with a new one.
+    const reordered = Object.fromEntries(Object.entries(rec).reverse());
+    const again = await h.api('/api/v2/webhooks/powermta', { method: 'POST', json: [reordered, { ...rec, rcpt: 'other@example.net' }] });
+    assert.deepEqual([again.body.records, again.body.duplicates], [1, 1]);
+    assert.equal(await delivered(), before + 2);
+  });
 });
 
 describe('feedback to MailWizz through the running daemon', () => {

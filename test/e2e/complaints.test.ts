@@ -110,4 +110,27 @@ describe('complaints as PowerMTA writes them', () => {
     assert.equal(audit.actor, 'health-guard');
     assert.match(JSON.stringify(audit), /complaint rate/);
   });
+  it('/metrics shows records by type and outcome, unattributed by reason, tail lag, suppression size, the outbox and what was sent', async () => {
+    await waitFor(async () => !/pmta_agent_feedback_outbox\{tenant="sos-expat"\} [1-9]/.test((await h.api('/metrics')).body), 10_000, 'outbox drained');
+    const text = (await h.api('/metrics')).body as string;
+    /** A sample's value, whatever order its labels are written in. */
+    const value = (name: string, labels: Record<string, string> = {}): number => {
+      const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+      const line = text.split('\n').find((l) => {
+        const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(l);
+        return m?.[1] === name && pairs.every((p) => (m[2] ?? '').split(',').includes(p)) && (m[2] ?? '').split(',').filter(Boolean).length === pairs.length;
+      });
+      assert.ok(line, `${name}${JSON.stringify(labels)} in /metrics`);
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    assert.ok(value('pmta_agent_acct_records', { type: 'f', outcome: 'counted' }) >= 6);
+    assert.ok(value('pmta_agent_acct_records', { type: 'd', outcome: 'counted' }) >= 2000);
+    assert.equal(value('pmta_agent_acct_records', { type: 'rb', outcome: 'counted' }), 1);
+    assert.equal(value('pmta_agent_acct_malformed_lines'), 0);
+    assert.ok(value('pmta_agent_suppression_addresses', { tenant: 'sos-expat' }) >= 7);
+    assert.ok(value('pmta_agent_feedback_records', { result: 'sent' }) >= 2);
+    assert.match(text, /pmta_agent_acct_tail_lag_bytes\{file="[^"]+acct\.csv"\} 0/);
+    assert.match(text, /pmta_agent_acct_tail_lag_seconds\{file="[^"]+acct\.csv"\} 0/);
+    assert.match(text, /# TYPE pmta_agent_acct_unattributed gauge/);
+  });
 });

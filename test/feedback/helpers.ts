@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { SentLookup } from '../../src/accounting/attribute.js';
+import type { SentLookup, SentMessage } from '../../src/accounting/attribute.js';
 import { CheckpointStore } from '../../src/accounting/checkpoints.js';
 import { AccountingEffects, type BatchSummary } from '../../src/accounting/effects.js';
 import { AcctFileReader } from '../../src/accounting/file-reader.js';
@@ -71,6 +71,16 @@ export class MailWizzStandIn {
     this.port = (server.address() as AddressInfo).port;
   }
 
+  /** Answers every request left hanging with `status`, as a MailWizz that was only slow. */
+  release(status: number): void {
+    for (const res of this.hung) {
+      const rec = this.requests.find((r) => r.status === 0);
+      if (rec) rec.status = status;
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'OK' : `status ${status}`);
+    }
+    this.hung.clear();
+  }
+
   /** Stops listening and drops every connection: the agent sees connection refused until listen again. */
   async close(): Promise<void> {
     const s = this.server;
@@ -109,7 +119,7 @@ export class Agent {
     root: string,
     opts: { feedbackTenants?: (tenantId: number) => boolean; log?: Logger; batchLines?: number; sent?: SentLookup } = {},
   ) {
-    this.store = storeIn(root, opts.sent);
+    this.store = storeIn(root, opts.sent ?? helperSentIndex);
     this.acctDir = path.join(root, 'acct');
     mkdirSync(this.acctDir, { recursive: true });
     const fx = opts.feedbackTenants ? { feedback: feedbackSink(this.store.db, { enabled: opts.feedbackTenants }, systemClock) } : {};
@@ -159,15 +169,25 @@ export function nextN(): number {
   return ++seq;
 }
 
-/** One accounting record (CSV fields by name) of `vmta`'s tenant, message number `n`. */
+/** The messages acct() made records for, as the agent's sent-message index would hold them. */
+const handedOff = new Map<string, SentMessage>();
+export const helperSentIndex: SentLookup = (id) => handedOff.get(id);
+
+/**
+ * One accounting record (CSV fields by name) of `vmta`'s tenant, message
+ * number `n`, with the fields PowerMTA logs for its type: an `f` names the IP
+ * as repSourceIp and has no vmta, an `rb` has neither vmta nor dlvSourceIp.
+ */
 export function acct(
   type: string,
   n: number,
   extra: Record<string, string> = {},
-  vmta: { vmta: string; ip: string } = SOS1,
+  vmta: { vmta: string; ip: string; tenantId?: number } = SOS1,
 ): Record<string, string> {
   const s = String(n % 60).padStart(2, '0');
-  return {
+  // Only the agent's own IPs hand messages off.
+  if (vmta.tenantId !== undefined) handedOff.set(`m${n}.x@sos-mail.com`, { tenantId: vmta.tenantId, ip: vmta.ip, vmta: vmta.vmta, jobId: null, recipients: [`user${n}@example.org`], day: '2026-11-24' });
+  const record: Record<string, string> = {
     type,
     timeLogged: `2026-11-24 10:00:${s}+0000`,
     timeQueued: '2026-11-24 09:59:00+0000',
@@ -181,8 +201,11 @@ export function acct(
     ...(type === 'f' ? { feedbackType: 'abuse', format: 'arf' } : {}),
     ...(type === 'd' ? { dsnAction: 'relayed', dsnStatus: '2.0.0', dsnDiag: 'smtp;250 2.0.0 OK' } : {}),
     ...(type === 't' ? { dsnAction: 'delayed', dsnStatus: '4.2.1', dsnDiag: 'smtp;421 try later' } : {}),
+    ...(type === 'f' ? { vmta: '', jobId: '', repSourceIp: vmta.ip, dlvSourceIp: '198.51.100.20' } : {}),
+    ...(type === 'rb' ? { vmta: '', jobId: '', dlvSourceIp: '' } : {}),
     ...extra,
   };
+  return record;
 }
 
 export const idOf = (n: number): string => `<m${n}.x@sos-mail.com>`;

@@ -302,12 +302,12 @@ test('a wrong URL (404) keeps the records and retries with growing backoff; noth
   assert.equal(await sender.flush(), 3);
   assert.deepEqual(new Set(mw.storedIds), new Set(ns.map(idOf)));
   assert.equal(mw.stored.length, 3);
-  assert.equal(mw.stored.find((r) => r.type === 'f')?.vmta, ULI.vmta);
+  assert.equal(mw.stored.find((r) => r.type === 'f')?.vmta, '', 'as PowerMTA logged it: a complaint has no vmta');
   assert.deepEqual(sender.status(), { queued: 0, dead: 0, tenants: [] });
   assert.ok(log.lines.some((l) => l.event === 'feedback.recovered' && l.tenantId === ULIXAI_ID));
 });
 
-test('a POST that gets no answer times out and is retried; stop() aborts one in flight and keeps its records', async () => {
+test('a POST that gets no answer times out and is retried; stop() past its grace aborts one in flight and keeps its records', async () => {
   const mw = await mailwizz();
   const agent = new Agent(root(), { feedbackTenants: sosOnly });
   cleanups.push(() => agent.close());
@@ -321,13 +321,13 @@ test('a POST that gets no answer times out and is retried; stop() aborts one in 
   assert.match(String(log.lines.find((l) => l.event === 'feedback.unavailable')?.error), /no answer within 100 ms/);
   assert.equal(agent.outbox()[0]!.attempts, 1);
 
-  // stop() aborts the POST rather than waiting for its timeout: had it waited,
-  // the POST would end as timed out, logged and counted as a failed attempt.
+  // With no grace left, stop() does not wait for the timeout: the POST is aborted.
   clock.advance(60_000);
   const patient = new FeedbackSender({ db: agent.db, urlFor: () => mw.base(), log, timeoutMs: 60_000, clock });
   patient.start();
   await until(() => mw.requests.length === 2, 5000, 'the second POST');
-  await patient.stop();
+  await patient.stop(0);
+  assert.ok(log.lines.some((l) => l.event === 'feedback.stop_aborted'));
   assert.equal(agent.outbox()[0]!.attempts, 1, 'an aborted POST is not a failed attempt');
   assert.equal(log.lines.filter((l) => l.event === 'feedback.unavailable').length, 1, 'only the first POST timed out');
 
@@ -335,6 +335,25 @@ test('a POST that gets no answer times out and is retried; stop() aborts one in 
   assert.equal(await sender.flush(), 1);
   // The hung requests never counted as taken.
   assert.deepEqual(mw.storedIds, [idOf(n)]);
+});
+
+test('stop() lets a POST in flight finish within its grace: MailWizz has the records once and the outbox is empty', async () => {
+  const mw = await mailwizz();
+  const agent = new Agent(root(), { feedbackTenants: sosOnly });
+  cleanups.push(() => agent.close());
+  const n = nextN();
+  await agent.log([acct('b', n), acct('f', nextN())]);
+  mw.answer = () => 'hang';
+  const sender = new FeedbackSender({ db: agent.db, urlFor: () => mw.base(), log: captureLog(), timeoutMs: 60_000 });
+  sender.start();
+  await until(() => mw.requests.length === 1, 5000, 'the POST');
+  const stopped = sender.stop(60_000);
+  mw.release(200);
+  await stopped;
+  assert.equal(agent.outbox().length, 0, 'deleted once MailWizz answered: nothing to send again');
+  assert.equal(mw.requests.length, 1, 'no new POST after stop');
+  assert.equal(mw.storedIds[0], idOf(n));
+  assert.equal((agent.db.prepare("SELECT value FROM acct_counters WHERE name = 'feedback:sent'").get() as { value: number }).value, 2);
 });
 
 test('webhook URLs and the per-tenant targets follow the config, reloads included', () => {

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AccountingEffects, BatchSummary } from '../../accounting/effects.js';
 import { AcctHeader, parseRecord, type AcctRecord } from '../../accounting/records.js';
+import { PushedRecords, recordHash } from '../../accounting/pushed.js';
 import { overview, performance } from '../../accounting/stats.js';
 import type { SuppressionStore } from '../../accounting/suppression.js';
 import type { Db } from '../../store/db.js';
@@ -62,9 +63,14 @@ export function suppressionRoutes(deps: ApiDeps, store: SuppressionStore) {
   return app;
 }
 
-/** PowerMTA's HTTP accounting: one JSON object, an array, or NDJSON, handled exactly like tailed lines. */
+/**
+ * PowerMTA's records as JSON, posted by a log shipper that reads its files
+ * (PowerMTA itself has no JSON push): one object, an array, or NDJSON,
+ * handled exactly like tailed lines. A record posted again is counted once.
+ */
 export function webhookRoutes(deps: ApiDeps, effects: AccountingEffects, after: (s: BatchSummary) => void) {
   const app = new Hono<Env>();
+  const pushed = new PushedRecords(deps.db, deps.clock);
   app.post('/powermta', async (c) => {
     if (deps.cfg().accounting.mode !== 'push') throw new ApiError(409, 'conflict', 'accounting.mode is not "push" on this agent: records are read from the accounting files, so pushing them would count them twice', 'accounting.mode');
     const text = await c.req.text();
@@ -75,24 +81,27 @@ export function webhookRoutes(deps: ApiDeps, effects: AccountingEffects, after: 
     } catch {
       throw new ApiError(400, 'invalid', 'body is not JSON, a JSON array or NDJSON', '(body)');
     }
-    const records: AcctRecord[] = [];
+    const parsed: Array<{ record: AcctRecord; hash: string }> = [];
     let malformed = 0;
-    for (const o of objects) {
+    objects.forEach((o, i) => {
       if (!o || typeof o !== 'object' || Array.isArray(o)) {
         malformed++;
-        continue;
+        return;
       }
-      const entries = Object.entries(o as Record<string, unknown>);
-      const r = parseRecord(
-        entries.map(([, v]) => (v === null || v === undefined ? '' : String(v))),
-        new AcctHeader(entries.map(([k]) => k)),
-      );
+      const fields = Object.fromEntries(Object.entries(o as Record<string, unknown>).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v)]));
+      const r = parseRecord(Object.values(fields), new AcctHeader(Object.keys(fields)), i + 1);
       if ('malformed' in r) malformed++;
-      else records.push(r);
-    }
-    const summary = effects.apply({ records, malformed });
+      else parsed.push({ record: r, hash: recordHash(fields) });
+    });
+    let duplicates = 0;
+    const summary = deps.db.transaction(() => {
+      pushed.prune(deps.cfg().accounting.indexDays);
+      const fresh = parsed.filter((p) => pushed.firstTime(p.hash));
+      duplicates = parsed.length - fresh.length;
+      return effects.apply({ records: fresh.map((p) => p.record), malformed });
+    })();
     after(summary);
-    return c.json({ received: objects.length, records: records.length, malformed, suppressed: summary.suppressed, unknown: summary.unknown });
+    return c.json({ received: objects.length, records: parsed.length - duplicates, duplicates, malformed, suppressed: summary.suppressed, unknown: summary.unknown });
   });
   return app;
 }
