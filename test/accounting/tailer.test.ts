@@ -98,7 +98,7 @@ test('watching: appends and a rotation are picked up without drain', async () =>
     texts[1] = readFileSync(w.livePath, 'utf8');
     assert.ok(await eventually(() => isDeepStrictEqual(storedTotals(store.db), referenceCount(texts))), 'rotation followed');
     assert.ok(batches.length >= 2);
-    assert.ok(log.lines.some((l) => l.event === 'acct.unattributed' && l.reason === 'unknown-vmta' && l.key === 'ghost-10-0-0-9' && typeof l.line === 'number'));
+    assert.ok(await eventually(() => log.lines.some((l) => l.event === 'acct.unattributed' && l.reason === 'unknown-vmta' && l.value === 'ghost-10-0-0-9' && typeof l.line === 'number')));
   } finally {
     await t.stop();
     await w.close();
