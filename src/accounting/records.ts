@@ -207,8 +207,8 @@ export function readRecord(fields: readonly string[], header: AcctHeader, line: 
       return { kind: 'delivered', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId, dsnStatus: field(fields, c.dsnStatus) };
     case 'b':
     case 'rb': {
-      // An `rb` is parsed from a DSN that came back: its recipient may be missing, the Message-ID then names it.
-      if (rcpt === '' && (type === 'b' || messageId === '')) return `${type} record without rcpt`;
+      // An `rb` is parsed from a DSN that came back: its recipient may be missing (the index may know it).
+      if (rcpt === '' && type === 'b') return 'b record without rcpt';
       const bounceCat = field(fields, c.bounceCat);
       return {
         kind: 'bounce', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
@@ -229,8 +229,8 @@ export function readRecord(fields: readonly string[], header: AcctHeader, line: 
         dsnDiag: field(fields, c.dsnDiag),
       };
     case 'f':
-      // Hotmail's JMRP leaves rcpt empty; the Message-ID still names the subscriber.
-      if (rcpt === '' && messageId === '') return 'f record without rcpt or header_Message-Id';
+      // Hotmail's JMRP leaves rcpt empty: the Message-ID may still name the subscriber, and the
+      // complaint counts against its IP (repSourceIp) either way.
       return {
         kind: 'complaint', type, timeLogged, line, vmta, dlvSourceIp, rcpt, orig, jobId, messageId,
         feedbackType: field(fields, c.feedbackType),

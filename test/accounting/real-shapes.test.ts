@@ -218,3 +218,15 @@ test('unattributed records are counted per reason and logged with file and line'
   assert.deepEqual(logged.map((l) => [l.line, l.reason]), [[2, 'unknown-vmta'], [3, 'unknown-message-id'], [4, 'unknown-ip']]);
   assert.ok(logged.every((l) => String(l.file).endsWith('acct-2026-11-24-0000.csv')));
 });
+
+test('a complaint that names neither the recipient nor a known message still counts against the IP it is about', async () => {
+  const text = [
+    'type,timeLogged,repSourceIp,feedbackType,format,userAgent,envId,orig,rcpt,reportingMta,dlvSourceIp,reportedDomain',
+    `f,2026-11-24 11:40:37+0000,${SOS1.ip},abuse,jmrp,Hotmail FBL,,bounces@sos-mail.com,,,65.55.234.200,sos-mail.com`,
+    '',
+  ].join('\n');
+  const i = await ingest(text);
+  noMalformed(i);
+  assert.equal(storedTotals(i.store.db).ips[SOS1.ip]?.complaints, 1);
+  assert.equal((i.store.db.prepare('SELECT COUNT(*) AS n FROM suppression').get() as { n: number }).n, 0, 'nobody to suppress');
+});
