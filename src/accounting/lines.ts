@@ -120,7 +120,8 @@ export function parseLines(text: string, state: LineState, into?: ParsedLines): 
     // section. Looked for on every line (a cut line may still read as a short record), with
     // one forward search through the text rather than one per line.
     if (nextType >= 0 && nextType <= from) nextType = text.indexOf('type,', from + 1);
-    if (nextType > from && nextType < end) {
+    // (Not in a header line: `feedbacktype,` in a lower-case header is no second header.)
+    if (nextType > from && nextType < end && !startsWithType(text, from)) {
       const glued = gluedHeader(text, from, end);
       if (glued >= 0) {
         bad(lineNo, 'line cut short, followed by a header line', from, glued);
@@ -190,6 +191,11 @@ function quotedSpan(
     next = nl + 1;
   }
   return null;
+}
+
+/** Does the line at `from` start with `type,` in any case (a header line)? */
+function startsWithType(text: string, from: number): boolean {
+  return text.charCodeAt(from + 4) === 44 && text.slice(from, from + 4).toLowerCase() === 'type';
 }
 
 /** Where a header line starts inside the line text[from, end), or -1: a `type,...` tail whose fields are all column names. */

@@ -230,3 +230,15 @@ test('a complaint that names neither the recipient nor a known message still cou
   assert.equal(storedTotals(i.store.db).ips[SOS1.ip]?.complaints, 1);
   assert.equal((i.store.db.prepare('SELECT COUNT(*) AS n FROM suppression').get() as { n: number }).n, 0, 'nobody to suppress');
 });
+
+test('a header written all in lower case (feedbacktype, header_message-id) is one header, not a header glued to another', async () => {
+  const text = [
+    'type,timelogged,repsourceip,feedbacktype,format,rcpt,header_message-id',
+    `f,2026-11-24 11:40:37+0000,${SOS1.ip},abuse,arf,Low@Example.org,<low1@sos-mail.com>`,
+    '',
+  ].join('\n');
+  const i = await ingest(text);
+  noMalformed(i);
+  assert.equal(i.suppressed('low@example.org'), 'complaint');
+  assert.equal(i.outbox[0]?.feedbackType, 'abuse');
+});
