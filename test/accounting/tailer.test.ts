@@ -82,7 +82,8 @@ test('watching: appends and a rotation are picked up without drain', async () =>
   const { acct, store } = setup();
   const w = await AcctWriter.open(acct, HEADER);
   const log = captureLog();
-  const t = tailer(acct, store, { log, batchLines: 1000 });
+  // The periodic rescan on, as in production: under load an fs event can be missed.
+  const t = tailer(acct, store, { log, batchLines: 1000, rescanIntervalMs: 1000 });
   const batches: number[] = [];
   t.on('batch', (s) => batches.push(s.ips.length));
   await t.start();

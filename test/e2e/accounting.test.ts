@@ -76,7 +76,7 @@ describe('accounting through the running daemon: suppression, stats, IP health',
   });
 
   it('stats overview and performance count what PowerMTA reported, per IP and for the tenant', async () => {
-    await waitFor(async () => (await h.api('/api/v2/stats/sos-expat/overview')).body.totals.delivered >= 2, 10_000, 'stats');
+    await waitFor(async () => (await h.api('/api/v2/stats/sos-expat/overview')).body.totals.delivered >= 2, 30_000, 'stats');
     const o = (await h.api('/api/v2/stats/sos-expat/overview')).body;
     assert.equal(o.day, TODAY);
     assert.equal(o.totals.accepted, 3, JSON.stringify(o.totals));
