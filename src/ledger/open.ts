@@ -5,10 +5,16 @@ import type { QuotaLedger } from './ledger.js';
 import type { Cluster, Redis } from 'ioredis';
 import { createRedisClient, RedisLedger, waitForRedis, type RedisClient } from './redis.js';
 import { SqliteLedger } from './sqlite.js';
+import { hostname } from 'node:os';
+import { sqlitePathOf } from '../config/load.js';
+import type { DayKey, IpAddress } from '../types.js';
+import { sharedAgentId } from '../warmup/shared.js';
 
 export interface OpenedLedger {
   ledger: QuotaLedger;
   redis: RedisClient | null;
+  /** With Redis: report this agent's own counts of the day's IPs, so counters Redis lost are rebuilt. */
+  report?(day: DayKey, ips: readonly IpAddress[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,9 +51,22 @@ export async function openLedger(cfg: Config, db: Db, log: Logger): Promise<Open
     // Start anyway: the gate fails closed (everything is spooled) until Redis answers.
     log.error('redis.unreachable_at_start', { url: redactUrl(url), error: err as Error });
   }
+  // What this agent recorded as sent (the SMTP side's accepted count per IP and day, in
+  // its own SQLite): the floor of the shared counters if Redis loses them.
+  const accepted = db.prepare('SELECT accepted FROM ip_stats_daily WHERE ip = ? AND day = ?');
+  const ledger = new RedisLedger(redis, {
+    historyDays: r.historyDays,
+    rebuildGraceMs: 2 * r.stateSyncMs + 1000,
+    agent: {
+      id: sharedAgentId(hostname(), sqlitePathOf(cfg)),
+      // Hour buckets (pacing) are not rebuilt: the daily cap is.
+      count: (ip, day) => (ip.includes('#') ? -1 : ((accepted.get(ip, day) as { accepted: number } | undefined)?.accepted ?? 0)),
+    },
+  });
   return {
-    ledger: new RedisLedger(redis, { historyDays: r.historyDays }),
+    ledger,
     redis,
+    report: (day, ips) => ledger.report(day, ips),
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -11,6 +11,8 @@
 // script touches a single slot:
 //
 //   P{ip:day}:usage       hash committed, reserved        EXPIRE historyDays (refreshed on each write)
+//                          + b:<agent> what that agent had recorded as sent (its own SQLite) when the hash was
+//                            (re)created, rebuild_until (ms) while the counters are rebuilt after Redis lost them
 //   P{ip:day}:res:<id>    hash n, state held|expired      PEXPIRE ttl + 1 day while held, 1 day once swept
 //   P{ip:day}:exp         zset "<id>|<n>" -> expiresAt    the held reservations of that IP and day
 //   P sweep:tags          set of "ip:day"                 which {ip:day} have (or recently had) held reservations
@@ -44,10 +46,55 @@ const INDEX_DROP_AFTER_MS = 3 * 24 * 3600 * 1000;
 /** Reservations one sweep script handles at most, so it never blocks Redis for long. */
 const SWEEP_BATCH = 500;
 
-// KEYS: usage, res, exp. ARGV: n, cap, member, expiresAt, resTtlMs, usageTtlS.
-const RESERVE_LUA = `
-local u = redis.call('HMGET', KEYS[1], 'committed', 'reserved')
-if (tonumber(u[1]) or 0) + (tonumber(u[2]) or 0) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
+// Counters that vanish (Redis restarted empty, a flush, a failover to an empty
+// replica) are rebuilt from what each agent recorded as sent. Each agent reports
+// its own count of the IP's day (at each reserve and every few seconds); the first
+// report into a day's hash is kept as that agent's base (b:<agent>), and the day
+// counts committed + reserved + the bases. On a normal day every base is 0 (the
+// hash is made by the day's first reserve); after a loss, a base is what the agent
+// had sent before, and commits made since count in committed, so nothing counts
+// twice. An agent that sent today and has no base in the hash knows Redis lost it:
+// nothing is granted for the grace time, so every agent reports its base first.
+// Units whose fate is unknown count as sent (the agents record them as sent).
+const REPORT_LUA_BODY = `
+local function nowMs() local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+local function report(usage, agent, own, graceMs)
+  if agent == '' or own < 0 then return end
+  local k = 'b:' .. agent
+  if redis.call('HEXISTS', usage, k) == 1 then return end
+  if own > 0 then redis.call('HSET', usage, 'rebuild_until', nowMs() + graceMs) end
+  redis.call('HSET', usage, k, own)
+end
+-- committed + reserved + every agent's base; -1 while rebuilding
+local function used(usage)
+  local all = redis.call('HGETALL', usage)
+  local f = {}
+  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  local rb = tonumber(f['rebuild_until'])
+  if rb and nowMs() < rb then return -1 end
+  local u = (tonumber(f['committed']) or 0) + (tonumber(f['reserved']) or 0)
+  for k, v in pairs(f) do
+    if string.sub(k, 1, 2) == 'b:' then u = u + tonumber(v) end
+  end
+  return u
+end
+`;
+
+// KEYS: usage. ARGV: agent, own count, graceMs, usageTtlS.
+const REPORT_LUA = `${REPORT_LUA_BODY}
+report(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+return 1
+`;
+
+// KEYS: usage, res, exp. ARGV: n, cap, member, expiresAt, resTtlMs, usageTtlS, agent, own count, graceMs.
+// Returns 1: granted, 0: over the cap, -1: counters being rebuilt.
+const RESERVE_LUA = `${REPORT_LUA_BODY}
+report(KEYS[1], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]))
+local u = used(KEYS[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
+if u < 0 then return -1 end
+if u + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'reserved', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('HSET', KEYS[2], 'n', ARGV[1], 'state', 'held')
@@ -128,6 +175,7 @@ interface Scripted {
   pmtaLedgerSettle(usage: string, res: string, exp: string, ...argv: Array<string | number>): Promise<number>;
   pmtaLedgerSweep(usage: string, exp: string, ...argv: Array<string | number>): Promise<[number, number, number]>;
   pmtaLedgerRenew(exp: string, ...argv: Array<string | number>): Promise<string[]>;
+  pmtaLedgerReport(usage: string, ...argv: Array<string | number>): Promise<number>;
 }
 
 export interface RedisLedgerOptions {
@@ -135,6 +183,27 @@ export interface RedisLedgerOptions {
   prefix?: string;
   /** A day's usage keys expire this many days after their last write; default 400. */
   historyDays?: number;
+  /**
+   * This agent, for rebuilding counters Redis lost: its name and what it recorded
+   * as sent on an IP's day (-1 for keys it does not count, such as hour buckets).
+   */
+  agent?: { id: string; count(ip: IpAddress, day: DayKey): number };
+  /** After Redis lost a day's counters, nothing is granted this long, so every agent reports its count; default 3000. */
+  rebuildGraceMs?: number;
+}
+
+/** Thrown by reserve while a day's counters are rebuilt: the gate fails closed (mail is spooled). */
+export class CountersRebuildingError extends Error {
+  constructor(ip: string, day: string) {
+    super(`the quota counters of ${ip} on ${day} are being rebuilt from each agent's records after Redis lost them`);
+  }
+}
+
+/** What an IP/day hash says was used: committed, plus the base each agent brought when the day's counters were rebuilt. */
+export function usageOf(fields: Record<string, string>): IpUsage {
+  let committed = Number(fields.committed ?? 0);
+  for (const [k, v] of Object.entries(fields)) if (k.startsWith('b:')) committed += Number(v);
+  return { committed, reserved: Number(fields.reserved ?? 0) };
 }
 
 export class RedisLedger implements QuotaLedger {
@@ -144,6 +213,8 @@ export class RedisLedger implements QuotaLedger {
   private readonly scripts: Scripted;
   /** IP/day tags this process put in the sweep index, and when (Date.now()). */
   private readonly indexed = new Map<string, number>();
+  private readonly agent: RedisLedgerOptions['agent'] | null;
+  private readonly rebuildGraceMs: number;
 
   constructor(
     private readonly redis: RedisClient,
@@ -158,6 +229,9 @@ export class RedisLedger implements QuotaLedger {
     redis.defineCommand('pmtaLedgerSettle', { numberOfKeys: 3, lua: SETTLE_LUA });
     redis.defineCommand('pmtaLedgerSweep', { numberOfKeys: 2, lua: SWEEP_LUA });
     redis.defineCommand('pmtaLedgerRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+    redis.defineCommand('pmtaLedgerReport', { numberOfKeys: 1, lua: REPORT_LUA });
+    this.agent = opts.agent ?? null;
+    this.rebuildGraceMs = opts.rebuildGraceMs ?? 3000;
     this.scripts = redis as unknown as Scripted;
     // After a reconnect (restart, failover) the index may have lost entries: write them again.
     redis.on('ready', () => this.indexed.clear());
@@ -181,8 +255,21 @@ export class RedisLedger implements QuotaLedger {
       expiresAt,
       Math.max(1, Math.ceil(ttlMs)) + EXPIRED_KEPT_MS,
       this.usageTtlS,
+      this.agent?.id ?? '',
+      this.agent ? this.agent.count(ip, day) : -1,
+      this.rebuildGraceMs,
     );
+    if (granted === -1) throw new CountersRebuildingError(ip, day);
     return granted === 1 ? { id, ip, day, n } : null;
+  }
+
+  /** This agent's counts of a day, so counters Redis lost come back even from an agent that sends nothing now. */
+  async report(day: DayKey, ips: readonly IpAddress[]): Promise<void> {
+    const agent = this.agent;
+    if (!agent) return;
+    await Promise.all(
+      ips.map((ip) => this.scripts.pmtaLedgerReport(this.usageKey(tagOf(ip, day)), agent.id, agent.count(ip, day), this.rebuildGraceMs, this.usageTtlS)),
+    );
   }
 
   async commit(r: Reservation, used = r.n): Promise<void> {
@@ -195,12 +282,9 @@ export class RedisLedger implements QuotaLedger {
   }
 
   async usage(day: DayKey, ips: readonly IpAddress[]): Promise<Map<IpAddress, IpUsage>> {
-    const rows = await this.batch(ips.map((ip) => ['hmget', this.usageKey(tagOf(ip, day)), 'committed', 'reserved']));
+    const rows = await this.batch(ips.map((ip) => ['hgetall', this.usageKey(tagOf(ip, day))]));
     const out = new Map<IpAddress, IpUsage>();
-    ips.forEach((ip, i) => {
-      const row = rows[i] as Array<string | null>;
-      out.set(ip, { committed: Number(row[0] ?? 0), reserved: Number(row[1] ?? 0) });
-    });
+    ips.forEach((ip, i) => out.set(ip, usageOf(hashOf(rows[i]))));
     return out;
   }
 
@@ -308,6 +392,14 @@ export class RedisLedger implements QuotaLedger {
 }
 
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** HGETALL's reply: an object from ioredis's command, a flat list from a raw call or pipeline. */
+function hashOf(reply: unknown): Record<string, string> {
+  if (!Array.isArray(reply)) return (reply ?? {}) as Record<string, string>;
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+  return out;
+}
 
 /** "ip:day" (an IPv6 address has colons too: the day is always the last 10 characters). */
 function tagOf(ip: string, day: string): string {

@@ -35,6 +35,7 @@ export async function quotaPart(ctx: PartContext, store: StorePart): Promise<Quo
   registerQuotaGauges(ctx.metrics, store.registry, gate);
   const shared = opened.redis ? new SharedIpStates(opened.redis, store.admin, log) : null;
   let sweeper: NodeJS.Timeout | null = null;
+  let reporter: NodeJS.Timeout | null = null;
   return {
     ledger,
     gate,
@@ -48,12 +49,22 @@ export async function quotaPart(ctx: PartContext, store: StorePart): Promise<Quo
         );
       }, ctx.cfg().ledger.sweepIntervalMs);
       sweeper.unref();
+      if (opened.report) {
+        // Every agent's own counts, every few seconds: if Redis comes back empty, the day's counters are rebuilt from them.
+        const report = opened.report;
+        reporter = setInterval(() => {
+          const ips = store.registry.tenants().flatMap((t) => t.ips.map((i) => i.address));
+          report(gate.today(), ips).catch(() => undefined); // Redis down: the gate already fails closed
+        }, ctx.cfg().store.redis.stateSyncMs);
+        reporter.unref();
+      }
     },
     reload(next) {
       gate.setOptions(gateOptions(next));
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      if (reporter) clearInterval(reporter);
       const left = await ledger.inFlight().catch(() => []);
       if (left.length) log.warn('daemon.reservations_left', { count: left.length });
       shared?.stop();
