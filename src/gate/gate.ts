@@ -96,12 +96,18 @@ export class Gate {
    * decision: reserve reads fresh counters or fails closed.
    */
   async snapshot(of: TenantRecord, day: DayKey = this.today(), opts: { allowStale?: boolean } = {}): Promise<IpQuotaView[]> {
-    const tenant = opts.allowStale ? await this.turned(of, day).catch(() => this.registry.tenant(of.id) ?? of) : await this.turned(of, day);
+    let stale = false;
+    // A day that could not be judged yet (the shared store is down) is shown as it stands, marked stale.
+    const tenant = opts.allowStale
+      ? await this.turned(of, day).catch(() => {
+          stale = true;
+          return this.registry.tenant(of.id) ?? of;
+        })
+      : await this.turned(of, day);
     const hour = this.pacedHour(day);
     const keys = tenant.ips.map((i) => i.address);
     if (hour !== null) for (const i of tenant.ips) if (i.state === 'warming') keys.push(hourBucket(i.address, hour));
     let usage: Map<IpAddress, IpUsage>;
-    let stale = false;
     try {
       usage = await this.ledger.usage(day, keys);
       if (this.lastUsage.size > 50_000) this.lastUsage.clear();

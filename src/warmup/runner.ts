@@ -128,16 +128,22 @@ export class WarmupRunner {
 
   /** Judges what is left to judge up to `day` before the gate grants anything of it; cheap once the day is judged. */
   async turnDay(day: DayKey): Promise<void> {
-    if (this.judgedThrough !== null && day <= this.judgedThrough) return;
-    await this.run();
+    // A run already under way may have started before the day turned: wait for it, then judge again.
+    for (let i = 0; i < 3 && (this.judgedThrough === null || day > this.judgedThrough); i++) await this.run();
+    if (this.judgedThrough === null || day > this.judgedThrough) throw new Error(`warmup day ${day} could not be judged yet`);
   }
 
   /** Judges every day up to today; returns the decisions made. One run at a time: a second caller waits for the first. */
   run(): Promise<ProgressionChange[]> {
     if (!this.running) {
-      this.running = this.judge().finally(() => {
-        this.running = null;
-      });
+      this.running = this.judge()
+        .catch((err: Error) => {
+          this.log.warn('warmup.judge_failed', { error: err });
+          throw err;
+        })
+        .finally(() => {
+          this.running = null;
+        });
     }
     return this.running;
   }

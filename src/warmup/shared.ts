@@ -28,7 +28,7 @@ export interface SharedPosition {
 
 /**
  * judged: written only if no agent judged this day yet (else the stored one comes back).
- * override: an operator's change, written if newer than the stored one; the judged day never goes back.
+ * override: an operator's change, written unless the stored one is newer; the judged day never goes back.
  * seed: written only if the IP has no position yet.
  */
 export type PublishKind = 'judged' | 'override' | 'seed';
@@ -42,7 +42,7 @@ if cur then
     if ARGV[5] == 'seed' then return cur end
     if ARGV[5] == 'judged' and c.progressDay >= ARGV[3] then return cur end
     if ARGV[5] == 'override' then
-      if c.at >= ARGV[4] then return cur end
+      if c.at > ARGV[4] then return cur end
       if c.progressDay > ARGV[3] then
         local n = cjson.decode(ARGV[2])
         n.progressDay = c.progressDay
