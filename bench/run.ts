@@ -26,6 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { newApiToken } from '../src/auth/tokens.js';
 import type { ConfigInput } from '../src/config/schema.js';
 import { messageFactory, MESSAGE_BYTES, runLoad, type LoadResult, type MessageFactory } from './load.js';
 import { findSmtpSink, freePort, startAgent, startSim, startSink, stopAll, type AgentProc, type Proc } from './procs.js';
@@ -93,7 +94,8 @@ const agentMessage = messageFactory({ domain: TENANT.domain });
 function agentConfig(stateDir: string, smtpPort: number, pmtaPort: number, ipState: 'active' | 'paused'): ConfigInput {
   return {
     smtp: { host: '127.0.0.1', port: smtpPort },
-    api: { port: 0 },
+    // A fresh token: the daemon refuses to start without one.
+    api: { port: 0, token: newApiToken() },
     accounting: { mode: 'off' },
     // smtp-sink stands in for PowerMTA as well as the simulator does: the agent
     // needs only EHLO, MAIL, RCPT, DATA and a 250; it is not told about X-Virtual-MTA.
