@@ -21,13 +21,15 @@ export interface Logger {
 /**
  * Where secrets could sit in a line: these field names at the top, and inside
  * the objects that could carry them (a config section, request headers).
- * Callers do not pass secrets; this is the net under a mistake. Paths are
+ * Callers do not pass secrets; this is the net under a mistake. A bare `key`
+ * is left alone (lines name config keys and Redis keys with it); a key file's
+ * content is caught as `privateKey`, `tls.key` or `dkim.key`. Paths are
  * spelled out: a wildcard path (`*.password`) costs ten times the whole line.
  */
-const SECRET_FIELDS = ['password', 'pass', 'passwordHash', 'token', 'apiToken', 'botToken', 'secret', 'key', 'privateKey', 'apiKey', 'authorization', 'cookie'];
+const SECRET_FIELDS = ['password', 'pass', 'passwordHash', 'token', 'apiToken', 'botToken', 'secret', 'privateKey', 'apiKey', 'authorization', 'cookie'];
 const HOLDERS = ['user', 'auth', 'headers', 'request.headers', 'config', 'api', 'smtp', 'tls', 'dkim', 'store', 'redis', 'alerts', 'telegram', 'webhook', 'options'];
 export const REDACTED = '[redacted]';
-export const redactPaths = [...SECRET_FIELDS, ...HOLDERS.flatMap((h) => SECRET_FIELDS.map((k) => `${h}.${k}`))];
+export const redactPaths = [...SECRET_FIELDS, ...HOLDERS.flatMap((h) => SECRET_FIELDS.map((k) => `${h}.${k}`)), 'tls.key', 'dkim.key'];
 
 export interface LoggerOptions {
   level?: Level;

@@ -67,7 +67,7 @@ describe('log lines (pino)', () => {
     assert.deepEqual(lines[1]!.err, { message: 'gone' });
   });
 
-  it('redacts passwords, tokens and keys at the top and nested, and in child bindings', () => {
+  it('redacts passwords, tokens and private keys at the top and nested, and in child bindings; a config key stays readable', () => {
     const { log, lines, raw } = collect();
     log.warn('oops', {
       password: 'hunter2',
@@ -75,12 +75,15 @@ describe('log lines (pino)', () => {
       request: { headers: { authorization: 'Bearer abc' } },
       token: 'tok-1',
       dkim: { privateKey: '-----BEGIN PRIVATE KEY-----' },
+      tls: { key: '-----BEGIN EC PRIVATE KEY-----' },
+      key: 'smtp.maxClients',
     });
     log.child({ apiKey: 'k-1', session: 's1' }).info('bound');
-    for (const secret of ['hunter2', 'hunter3', 'Bearer abc', 'tok-1', 'BEGIN PRIVATE KEY', 'k-1']) assert.ok(!raw.join('\n').includes(secret), secret);
+    for (const secret of ['hunter2', 'hunter3', 'Bearer abc', 'tok-1', 'BEGIN PRIVATE KEY', 'BEGIN EC PRIVATE KEY', 'k-1']) assert.ok(!raw.join('\n').includes(secret), secret);
     assert.equal(lines[0]!.password, REDACTED);
     assert.deepEqual(lines[0]!.user, { name: 'sos', pass: REDACTED });
     assert.deepEqual(lines[0]!.request, { headers: { authorization: REDACTED } });
+    assert.equal(lines[0]!.key, 'smtp.maxClients', 'a config key is a name, not a secret');
     assert.equal(lines[1]!.session, 's1');
   });
 
