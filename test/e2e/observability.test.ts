@@ -41,11 +41,12 @@ const PROCESS_SERIES = [
   'process_resident_memory_bytes',
 ];
 /**
- * Series the accounting lane adds (accounting reader lag, feedback outbox). The
- * dashboard and the rules use them by these agreed names; until the daemon
- * exposes them the name check reports them instead of failing.
+ * Series the accounting lane adds (src/accounting/metrics.ts: the reader's lag,
+ * the feedback outbox). The dashboard and the rules use them by those names;
+ * while the daemon does not expose them yet, the name check reports them
+ * instead of failing. Once it does, they are checked like any other.
  */
-const FROM_ACCOUNTING_LANE = ['pmta_agent_accounting_lag_seconds', 'pmta_agent_feedback_outbox_depth'];
+const FROM_ACCOUNTING_LANE = ['pmta_agent_acct_tail_lag_seconds', 'pmta_agent_acct_tail_lag_bytes', 'pmta_agent_feedback_outbox'];
 
 interface Family {
   name: string;
