@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import path from 'node:path';
 import type { SpoolEntry } from '../../src/forward/spool.js';
-import { ipStateSamples, spoolAgeSamples } from '../../src/metrics/gauges.js';
+import { ipHealthSamples, ipStateSamples, spoolAgeSamples } from '../../src/metrics/gauges.js';
+import { openDb } from '../../src/store/db.js';
 import type { TenantRecord } from '../../src/tenants/registry.js';
+import type { DayKey } from '../../src/types.js';
+import { tmpDir } from '../helpers/env.js';
 
 const tenant = (id: number, slug: string, ips: Array<[string, TenantRecord['ips'][number]['state']]>) =>
   ({ id, slug, ips: ips.map(([address, state]) => ({ address, state })) }) as unknown as TenantRecord;
@@ -30,5 +34,28 @@ describe('scrape-time gauges', () => {
       { labels: { tenant: 'sos-expat' }, value: 3600 },
       { labels: { tenant: 'ulixai' }, value: 0 },
     ]);
+  });
+
+  it('IP health is what the guard judges: rates over the window of health.windowDays days, and the sample they stand on', () => {
+    const { dir, cleanup } = tmpDir();
+    const db = openDb(path.join(dir, 'state.db'));
+    try {
+      const row = db.prepare(
+        'INSERT INTO ip_stats_daily (ip, day, tenant_id, delivered, bounced_hard, bounced_soft, bounced_other, complaints) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      row.run('10.0.0.1', '2026-11-25', 1, 900, 30, 10, 10, 2);
+      row.run('10.0.0.1', '2026-11-24', 1, 100, 20, 0, 0, 0);
+      row.run('10.0.0.1', '2026-11-23', 1, 0, 500, 0, 0, 0); // outside a 2-day window
+      row.run('10.0.0.9', '2026-11-25', 2, 10, 0, 0, 0, 0); // another tenant's IP
+      const health = { maxHardBounceRate: 0.05, maxComplaintRate: 0.001, windowDays: 2, minSample: 100 };
+      const h = ipHealthSamples(db, [tenant(1, 'sos-expat', [['10.0.0.1', 'active']])], health, '2026-11-25' as DayKey);
+      const labels = { tenant: 'sos-expat', ip: '10.0.0.1' };
+      assert.deepEqual(h.sample, [{ labels, value: 1070 }]);
+      assert.deepEqual(h.hardBounceRate, [{ labels, value: 50 / 1070 }]);
+      assert.deepEqual(h.complaintRate, [{ labels, value: 2 / 1000 }]);
+    } finally {
+      db.close();
+      cleanup();
+    }
   });
 });
