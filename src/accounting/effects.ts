@@ -350,9 +350,6 @@ export class AccountingEffects {
         ['suppressed', suppressed],
       ];
       for (const r of UNATTRIBUTED_REASONS) counts.push([`unattributed:${r}`, pending.unattributed[r] ?? 0]);
-      for (const [type, outcomes] of Object.entries(pending.byType)) {
-        for (const [o, n] of Object.entries(outcomes)) counts.push([`type:${type}:${o}`, n]);
-      }
       for (const [name, n] of counts) if (n > 0) this.bumpCounter.run(name, n);
       for (const f of pending.feedback) this.opts.feedback?.enqueue(f.tenantId, f.body);
       alsoInTransaction?.();

@@ -1,10 +1,10 @@
-// Accounting, suppression and feedback series for /metrics. The counts are
-// the ones kept in SQLite with the batches they describe (acct_counters), so
-// they survive restarts and never disagree with the store; they are read when
-// /metrics is scraped.
+// Accounting and suppression series for /metrics: counters fed by each
+// committed batch (tailed or pushed), and gauges read at scrape time from
+// the tailer's checkpoints and SQLite.
 import { statSync } from 'node:fs';
-import type { GaugeSample, Metrics } from '../metrics/registry.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { Db } from '../store/db.js';
+import type { BatchSummary } from './effects.js';
 
 export interface AccountingMetricsDeps {
   db: Db;
@@ -15,26 +15,17 @@ export interface AccountingMetricsDeps {
   now(): Date;
 }
 
-/** acct_counters rows whose name starts with `prefix`, the rest of the name split on ':' into `labels`. */
-function counters(db: Db, prefix: string, labels: readonly string[]): GaugeSample[] {
-  const rows = db.prepare('SELECT name, value FROM acct_counters WHERE name LIKE ? ORDER BY name').all(`${prefix}%`) as Array<{ name: string; value: number }>;
-  return rows.map((r) => {
-    const parts = r.name.slice(prefix.length).split(':');
-    return { labels: Object.fromEntries(labels.map((l, i) => [l, parts[i] ?? ''])), value: r.value };
-  });
-}
-
-export function registerAccountingMetrics(metrics: Metrics, deps: AccountingMetricsDeps): void {
+/** Registers the series; returns what to call after each committed batch. */
+export function accountingMetrics(metrics: Metrics, deps: AccountingMetricsDeps): { batch(summary: BatchSummary): void } {
   const { db } = deps;
-  metrics.gauge('pmta_agent_acct_records', 'Accounting records read, by record type and outcome (counted on an IP, unattributed, ignored); kept across restarts', () =>
-    counters(db, 'type:', ['type', 'outcome']),
+  const records = metrics.counter(
+    'pmta_agent_acct_records_total',
+    'Accounting records read, by record type and outcome (counted on an IP, unattributed, ignored)',
+    ['type', 'outcome'],
   );
-  metrics.gauge('pmta_agent_acct_unattributed', 'Accounting records no IP of the agent was found for, by reason; kept across restarts', () =>
-    counters(db, 'unattributed:', ['reason']),
-  );
-  metrics.gauge('pmta_agent_acct_malformed_lines', 'Accounting lines that could not be read; kept across restarts', () => [
-    { labels: {}, value: (db.prepare("SELECT value FROM acct_counters WHERE name = 'malformed'").get() as { value: number } | undefined)?.value ?? 0 },
-  ]);
+  const unattributed = metrics.counter('pmta_agent_acct_unattributed_total', 'Accounting records no IP of the agent was found for, by reason', ['reason']);
+  const malformed = metrics.counter('pmta_agent_acct_malformed_lines_total', 'Accounting lines that could not be read');
+
   const lag = (): Array<{ file: string; bytes: number; seconds: number }> =>
     deps.files().flatMap((f) => {
       let size: number;
@@ -52,19 +43,21 @@ export function registerAccountingMetrics(metrics: Metrics, deps: AccountingMetr
   metrics.gauge('pmta_agent_acct_tail_lag_seconds', 'Seconds since the tailer last moved in a file it has not read to the end (0 when caught up)', () =>
     lag().map((l) => ({ labels: { file: l.file }, value: l.seconds })),
   );
-  metrics.gauge('pmta_agent_suppression_addresses', 'Addresses on each tenant\'s suppression list', () =>
-    (db.prepare('SELECT tenant_id AS id, COUNT(*) AS n FROM suppression GROUP BY tenant_id ORDER BY tenant_id').all() as Array<{ id: number; n: number }>).map((r) => ({
+  const perTenant = (table: 'suppression' | 'feedback_outbox') => () =>
+    (db.prepare(`SELECT tenant_id AS id, COUNT(*) AS n FROM ${table} GROUP BY tenant_id ORDER BY tenant_id`).all() as Array<{ id: number; n: number }>).map((r) => ({
       labels: { tenant: deps.tenantSlug(r.id) },
       value: r.n,
-    })),
-  );
-  metrics.gauge('pmta_agent_feedback_outbox', 'Bounces and complaints waiting to be posted to each tenant\'s MailWizz', () =>
-    (db.prepare('SELECT tenant_id AS id, COUNT(*) AS n FROM feedback_outbox GROUP BY tenant_id ORDER BY tenant_id').all() as Array<{ id: number; n: number }>).map((r) => ({
-      labels: { tenant: deps.tenantSlug(r.id) },
-      value: r.n,
-    })),
-  );
-  metrics.gauge('pmta_agent_feedback_records', 'Feedback records MailWizz took (sent), posts that failed and wait (retried), records given up (dead); kept across restarts', () =>
-    counters(db, 'feedback:', ['result']),
-  );
+    }));
+  metrics.gauge('pmta_agent_suppression_addresses', "Addresses on each tenant's suppression list", perTenant('suppression'));
+  metrics.gauge('pmta_agent_feedback_outbox', "Bounces and complaints waiting to be posted to each tenant's MailWizz", perTenant('feedback_outbox'));
+
+  return {
+    batch(summary) {
+      for (const [type, outcomes] of Object.entries(summary.byType)) {
+        for (const [outcome, n] of Object.entries(outcomes)) if (n) records.inc({ type, outcome }, n);
+      }
+      for (const [reason, n] of Object.entries(summary.unattributed)) if (n) unattributed.inc({ reason }, n);
+      if (summary.malformed > 0) malformed.inc({}, summary.malformed);
+    },
+  };
 }

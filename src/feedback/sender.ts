@@ -55,6 +55,8 @@ export interface FeedbackSenderOptions {
   deadAfterRefusals?: number;
   fetchFn?: typeof fetch;
   clock?: Clock;
+  /** Told how many records MailWizz took (sent), how many wait after a failed POST (retried), and how many were given up (dead). */
+  onRecords?: (result: 'sent' | 'retried' | 'dead', n: number) => void;
 }
 
 export interface FeedbackTenantStatus {
@@ -119,7 +121,6 @@ export class FeedbackSender {
     failed: Statement<[number, number]>;
     retryAt: Statement<[number, number]>;
     toDead: Statement<[string, string, number]>;
-    count: Statement<[string, number]>;
   };
   private readonly tenants = new Map<number, TenantState>();
   private readonly inFlight = new Set<AbortController>();
@@ -146,7 +147,6 @@ export class FeedbackSender {
       remove: db.prepare('DELETE FROM feedback_outbox WHERE id = ?'),
       failed: db.prepare('UPDATE feedback_outbox SET attempts = attempts + 1, refusals = refusals + ? WHERE id = ?'),
       retryAt: db.prepare('UPDATE feedback_outbox SET next_at = ? WHERE id = ?'),
-      count: db.prepare('INSERT INTO acct_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
       toDead: db.prepare(
         `INSERT INTO feedback_dead (outbox_id, tenant_id, body, created_at, attempts, failed_at, error)
          SELECT id, tenant_id, body, created_at, attempts, ?, ? FROM feedback_outbox WHERE id = ?`,
@@ -281,8 +281,8 @@ export class FeedbackSender {
       if (outcome.kind === 'sent') {
         this.db.transaction(() => {
           for (const r of rows) this.q.remove.run(r.id);
-          this.q.count.run('feedback:sent', rows.length);
         })();
+        this.opts.onRecords?.('sent', rows.length);
         sent += rows.length;
         st.limit = Math.min(this.batchSize, st.limit * 2);
         this.recovered(tenantId, st, shown);
@@ -366,8 +366,8 @@ export class FeedbackSender {
         this.q.failed.run(1, head.id);
         this.q.toDead.run(new Date(now).toISOString(), o.error, head.id);
         this.q.remove.run(head.id);
-        this.q.count.run('feedback:dead', 1);
       })();
+      this.opts.onRecords?.('dead', 1);
       this.log.error('feedback.dead_lettered', { tenantId, url, id: head.id, refusals: head.refusals + 1, error: o.error, record: excerpt(head.body) });
       st.limit = this.batchSize;
       return true;
@@ -378,8 +378,8 @@ export class FeedbackSender {
     this.db.transaction(() => {
       for (const r of rows) this.q.failed.run(o.kind === 'refused' && alone ? 1 : 0, r.id);
       if (!split) this.q.retryAt.run(now + delay, head.id);
-      this.q.count.run('feedback:retried', rows.length);
     })();
+    this.opts.onRecords?.('retried', rows.length);
     if (split) st.limit = Math.max(1, Math.floor(rows.length / 2));
     if (st.failingSince === null) st.failingSince = now;
     st.failures++;

@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import type { AccountingEffects, BatchSummary, FeedbackSink } from '../accounting/effects.js';
 import { HealthGuard } from '../accounting/health-guard.js';
-import { registerAccountingMetrics } from '../accounting/metrics.js';
+import { accountingMetrics } from '../accounting/metrics.js';
 import { createAccountingEffects, createAccountingTailer, type AccountingDeps } from '../accounting/options.js';
 import { recordAccepted } from '../accounting/stats.js';
 import type { Notifier } from '../alerts/notifier.js';
@@ -34,7 +34,14 @@ export function accountingPart(
   const { db, registry } = store;
   const cfg = ctx.cfg();
   const healthGuard = new HealthGuard(db, registry, store.admin, deps.notifier, clock, ctx.cfg);
+  const series = accountingMetrics(ctx.metrics, {
+    db,
+    tenantSlug: (id) => registry.tenant(id)?.slug ?? String(id),
+    files: () => tailer?.position() ?? [],
+    now: () => clock.now(),
+  });
   const afterBatch = (summary: BatchSummary) => {
+    series.batch(summary);
     try {
       healthGuard.check(summary);
     } catch (err) {
@@ -52,12 +59,6 @@ export function accountingPart(
   const tailer = createAccountingTailer(cfg.accounting, cfg.pmta.accountingDir, { db, effects, log, clock });
   tailer?.on('batch', afterBatch);
   registerIpHealthGauges(ctx.metrics, { cfg: ctx.cfg, clock, db, registry });
-  registerAccountingMetrics(ctx.metrics, {
-    db,
-    tenantSlug: (id) => registry.tenant(id)?.slug ?? String(id),
-    files: () => tailer?.position() ?? [],
-    now: () => clock.now(),
-  });
   return {
     accepted(t, ip, n) {
       try {

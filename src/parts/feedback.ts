@@ -25,7 +25,12 @@ export function feedbackPart(ctx: PartContext, store: StorePart): FeedbackPart {
   const { clock, log } = ctx;
   const targets = feedbackTargets(() => ctx.cfg().tenants);
   // Backoff on real time, not the daemon clock: it is plumbing, not business time.
-  const sender = new FeedbackSender({ db: store.db, urlFor: targets.urlFor, log, ...ctx.cfg().feedback });
+  const records = ctx.metrics.counter(
+    'pmta_agent_feedback_records_total',
+    'Feedback records MailWizz took (sent), that wait after a failed POST (retried), given up (dead)',
+    ['result'],
+  );
+  const sender = new FeedbackSender({ db: store.db, urlFor: targets.urlFor, log, ...ctx.cfg().feedback, onRecords: (result, n) => records.inc({ result }, n) });
   return {
     enabled: targets.enabled,
     sink: feedbackSink(store.db, targets, clock),

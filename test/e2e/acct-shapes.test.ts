@@ -97,7 +97,7 @@ test('the daemon reads every real file shape with nothing malformed but a line P
   assert.ok(!listed.includes('mailwizz@example.com') && !listed.includes('b@sos-mail.com'), 'never a sender');
   await waitFor(() => ['rb', 'f'].every((t) => fed.some((l) => l.type === t)) && fed.some((l) => l['header_Message-Id'] === '<epoch@sos-mail.com>'), 15_000, 'fed back');
   const metrics = await api('/metrics');
-  assert.match(metrics, /^pmta_agent_acct_malformed_lines 1$/m, 'the cut line alone');
-  assert.doesNotMatch(metrics, /^pmta_agent_acct_unattributed\{[^}]*\} [1-9]/m);
+  assert.match(metrics, /^pmta_agent_acct_malformed_lines_total 1$/m, 'the cut line alone');
+  assert.doesNotMatch(metrics, /^pmta_agent_acct_unattributed_total\{[^}]*\} [1-9]/m);
   assert.ok(d.lines.some((l) => l.event === 'acct.header_note'), 'the header without timeLogged is reported');
 });

@@ -353,7 +353,6 @@ test('stop() lets a POST in flight finish within its grace: MailWizz has the rec
   assert.equal(agent.outbox().length, 0, 'deleted once MailWizz answered: nothing to send again');
   assert.equal(mw.requests.length, 1, 'no new POST after stop');
   assert.equal(mw.storedIds[0], idOf(n));
-  assert.equal((agent.db.prepare("SELECT value FROM acct_counters WHERE name = 'feedback:sent'").get() as { value: number }).value, 2);
 });
 
 test('webhook URLs and the per-tenant targets follow the config, reloads included', () => {
