@@ -10,7 +10,9 @@
 //   the input ends is written as it is, without a newline: PowerMTA's header
 //   for the next run then follows it, and the reader takes that header as a
 //   new section (lines.ts), as it does for PowerMTA's own files.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+// - Files older than `keepDays` days are deleted when a new day's file starts,
+//   as PowerMTA's own `delete-after` (default 8d) does for its files.
+import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../types.js';
 
@@ -33,6 +35,7 @@ export class PipeSpool {
   constructor(
     private readonly dir: string,
     private readonly clock: Clock,
+    private readonly keepDays = 8,
   ) {}
 
   /** Appends the whole lines of `chunk` (with what was left of the last one) and fsyncs them. */
@@ -70,6 +73,15 @@ export class PipeSpool {
     await fh.datasync();
   }
 
+  /** Deletes spool files whose day is more than keepDays before `now`'s. */
+  private async deleteOld(now: Date): Promise<void> {
+    const oldest = pipeFileName(new Date(now.getTime() - this.keepDays * 86_400_000));
+    for (const f of await readdir(this.dir)) {
+      // Names sort by day: pipe-2026-11-16.csv < pipe-2026-11-17.csv.
+      if (/^pipe-\d{4}-\d{2}-\d{2}\.csv$/.test(f) && f < oldest) await unlink(join(this.dir, f)).catch(() => undefined);
+    }
+  }
+
   /** Keeps the last header line among `lines` (a line starting `type,`). */
   private noteHeader(lines: Buffer): void {
     for (let at = lines.lastIndexOf('type,'); at >= 0; at = at === 0 ? -1 : lines.lastIndexOf('type,', at - 1)) {
@@ -91,6 +103,7 @@ export class PipeSpool {
     this.fh = fh;
     this.fileName = name;
     this.size = (await fh.stat()).size;
+    if (this.size === 0) await this.deleteOld(now);
     if (this.size === 0 && this.header !== null && !first.subarray(0, 5).equals(Buffer.from('type,'))) {
       await fh.write(this.header);
       this.size += this.header.length;

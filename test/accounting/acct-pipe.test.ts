@@ -4,7 +4,7 @@
 // daemon was up at the time or not.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { createAccountingEffects, createAccountingTailer } from '../../src/accounting/options.js';
@@ -74,6 +74,16 @@ test('the spool writes whole lines only while input flows, and a new day\'s file
   await spool.end();
   assert.equal(readFileSync(path.join(t.dir, pipeFileName(clock.now())), 'utf8'), `${HEADER}\n${d(2)}\n${d(3)}\n`);
   assert.equal(readFileSync(day1, 'utf8'), `${HEADER}\n${d(1)}\n`);
+});
+
+test('the spool deletes its files older than keepDays when a new day starts, and nothing else', async () => {
+  const t = tmpDir();
+  roots.push(t.cleanup);
+  for (const name of ['pipe-2026-11-15.csv', 'pipe-2026-11-16.csv', 'pipe-2026-11-17.csv', 'acct-2026-11-01-0000.csv']) writeFileSync(path.join(t.dir, name), `${HEADER}\n`);
+  const spool = new PipeSpool(t.dir, new ManualClock('2026-11-24T08:00:00Z'), 8);
+  await spool.write(Buffer.from(`${HEADER}\n${d(1)}\n`));
+  await spool.end();
+  assert.deepEqual(readdirSync(t.dir).sort(), ['acct-2026-11-01-0000.csv', 'pipe-2026-11-16.csv', 'pipe-2026-11-17.csv', 'pipe-2026-11-24.csv']);
 });
 
 test('accounting.mode "pipe" renders PowerMTA\'s <acct-file> as a pipe to acct-pipe, into the directory the tailer reads', async () => {
