@@ -4,13 +4,20 @@ import { SuppressionStore } from '../../src/accounting/suppression.js';
 import { ManualClock } from '../../src/types.js';
 import { SOS_ID, ULIXAI_ID, storeIn, tmpDir } from './fixtures.js';
 
-const tmp = tmpDir();
-after(() => tmp.cleanup());
-const { db } = storeIn(tmp.dir);
-const clock = new ManualClock('2026-11-25T10:00:00Z');
-const store = new SuppressionStore(db, clock);
+const cleanups: Array<() => void> = [];
+after(() => cleanups.forEach((c) => c()));
+
+/** A store of its own for each test, so the tests hold alone and in any order. */
+function fresh() {
+  const tmp = tmpDir();
+  const { db } = storeIn(tmp.dir);
+  cleanups.push(() => db.close(), tmp.cleanup);
+  const clock = new ManualClock('2026-11-25T10:00:00Z');
+  return { store: new SuppressionStore(db, clock), clock };
+}
 
 test('check finds an address in any case, per tenant only', () => {
+  const { store } = fresh();
   assert.equal(store.add(SOS_ID, ' Jean@Gmail.COM ', { reason: 'manual', source: 'api', detail: 'asked to stop' }), true);
   assert.deepEqual(store.check(SOS_ID, 'jean@gmail.com'), {
     reason: 'manual',
@@ -24,6 +31,7 @@ test('check finds an address in any case, per tenant only', () => {
 });
 
 test('the first reason stays: a later add of the same address changes nothing', () => {
+  const { store } = fresh();
   store.add(SOS_ID, 'bounce@x.org', { reason: 'hard-bounce', source: 'pmta-acct', at: new Date('2026-11-20T00:00:00Z') });
   assert.equal(store.add(SOS_ID, 'BOUNCE@x.org', { reason: 'complaint', source: 'pmta-acct' }), false);
   const hit = store.check(SOS_ID, 'bounce@x.org');
@@ -32,6 +40,7 @@ test('the first reason stays: a later add of the same address changes nothing', 
 });
 
 test('remove takes an address off; removing it again reports false', () => {
+  const { store } = fresh();
   store.add(ULIXAI_ID, 'gone@x.org', { reason: 'manual', source: 'api' });
   assert.equal(store.remove(ULIXAI_ID, 'Gone@X.org'), true);
   assert.equal(store.remove(ULIXAI_ID, 'gone@x.org'), false);
@@ -39,6 +48,7 @@ test('remove takes an address off; removing it again reports false', () => {
 });
 
 test('list pages newest first and gives the total', () => {
+  const { store, clock } = fresh();
   for (let i = 0; i < 5; i++) {
     clock.advance(1000);
     store.add(ULIXAI_ID, `p${i}@x.org`, { reason: 'manual', source: 'api' });
@@ -52,23 +62,19 @@ test('list pages newest first and gives the total', () => {
 });
 
 test('exportCsv writes a header and quotes what needs quoting', () => {
-  const tmp2 = tmpDir();
-  try {
-    const s = new SuppressionStore(storeIn(tmp2.dir).db, clock);
-    s.add(SOS_ID, 'b@x.org', { reason: 'hard-bounce', source: 'pmta-acct', detail: 'b bad-mailbox 5.1.1; smtp;550 "no", sorry', at: new Date('2026-11-01T00:00:00Z') });
-    s.add(SOS_ID, 'a@x.org', { reason: 'manual', source: 'api', at: new Date('2026-11-02T00:00:00Z') });
-    assert.equal(
-      s.exportCsv(SOS_ID),
-      'email,reason,source,detail,created_at\n' +
-        'a@x.org,manual,api,,2026-11-02T00:00:00.000Z\n' +
-        'b@x.org,hard-bounce,pmta-acct,"b bad-mailbox 5.1.1; smtp;550 ""no"", sorry",2026-11-01T00:00:00.000Z\n',
-    );
-  } finally {
-    tmp2.cleanup();
-  }
+  const { store } = fresh();
+  store.add(SOS_ID, 'b@x.org', { reason: 'hard-bounce', source: 'pmta-acct', detail: 'b bad-mailbox 5.1.1; smtp;550 "no", sorry', at: new Date('2026-11-01T00:00:00Z') });
+  store.add(SOS_ID, 'a@x.org', { reason: 'manual', source: 'api', at: new Date('2026-11-02T00:00:00Z') });
+  assert.equal(
+    store.exportCsv(SOS_ID),
+    'email,reason,source,detail,created_at\n' +
+      'a@x.org,manual,api,,2026-11-02T00:00:00.000Z\n' +
+      'b@x.org,hard-bounce,pmta-acct,"b bad-mailbox 5.1.1; smtp;550 ""no"", sorry",2026-11-01T00:00:00.000Z\n',
+  );
 });
 
 test('importCsv without a header: one address per line, bad lines reported with their number', () => {
+  const { store } = fresh();
   const r = store.importCsv(ULIXAI_ID, 'one@x.org\nTWO@x.org\r\n\nnot-an-address\none@x.org\n"broken\nthree@x.org,extra,columns\n');
   assert.deepEqual({ added: r.added, duplicates: r.duplicates }, { added: 3, duplicates: 1 });
   assert.deepEqual(r.bad.map((b) => [b.line, b.error]), [
@@ -80,6 +86,7 @@ test('importCsv without a header: one address per line, bad lines reported with 
 });
 
 test('importCsv with a header reads the email column wherever it is', () => {
+  const { store } = fresh();
   const r = store.importCsv(SOS_ID, 'name,Email,date\nJean,jean2@x.org,2026\nAnna,,2026\n', { source: 'mailwizz-export' });
   assert.equal(r.added, 1);
   assert.deepEqual(r.bad.map((b) => [b.line, b.error]), [[3, 'no address']]);
@@ -91,6 +98,7 @@ test('importCsv with a header reads the email column wherever it is', () => {
 });
 
 test('check finds each of 50,000 imported addresses whatever its case, and only for its tenant', () => {
+  const { store } = fresh();
   const rows = Array.from({ length: 50_000 }, (_, i) => `bulk${i}@x.org`).join('\n');
   assert.equal(store.importCsv(SOS_ID, rows).added, 50_000);
   let hits = 0;
