@@ -312,6 +312,8 @@ export const configSchema = z
         concurrency: z.number().int().positive().default(8),
         /** After PowerMTA fails, wait this long before the dispatcher tries again. */
         retryBackoffMs: z.number().int().positive().default(10_000),
+        /** A message up to this size is received in memory, a larger one into a temp file; either is fsynced into the spool before a 250 that did not come from PowerMTA. */
+        memoryBytes: z.number().int().nonnegative().default(256 * 1024),
       })
       .strict()
       .prefault({}),

@@ -1,21 +1,21 @@
-import { promises as fsp } from 'node:fs';
 import type { Grant } from '../ledger/grant.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import type { ForwardOutcome, ForwardRequest, Forwarder } from './forwarder.js';
+import { discardHeld, type Held } from './held.js';
 import type { PmtaHealth } from './pmta-health.js';
 import { settle } from './settle.js';
 import type { Settler } from './settler.js';
 import type { Spool, SpoolMeta } from './spool.js';
 
-/** A message fully received and written to a temp file, with what the gate decided per recipient. */
+/** A message fully received (in memory or a temp file), with what the gate decided per recipient. */
 export interface ReceivedMessage {
   id: string;
   tenant: TenantRecord;
-  /** The message as received, complete on disk. */
-  file: string;
+  /** The message as received, complete. */
+  body: Held;
   size: number;
   mailFrom: string;
   messageId: string | null;
@@ -103,12 +103,12 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
   const counts: RcptCounts = { forwarded: s.forwarded.length, spooled: toSpool.length, refused: s.refused.length };
   if (s.wholeRefusal && toSpool.length === 0) {
     // MailWizz hears PowerMTA's refusal itself and treats the subscriber by it.
-    await fsp.unlink(msg.file);
+    await discardHeld(msg.body);
     return { kind: 'refused', code: s.wholeRefusal.code, response: s.wholeRefusal.response, ...counts };
   }
   const reason = s.spoolReason ?? msg.deferReason;
   if (toSpool.length === 0) {
-    await fsp.unlink(msg.file);
+    await discardHeld(msg.body);
     deps.settler.refusedAfterAck(ctx, s.refused);
     return { kind: 'forwarded', response: s.response!, vmta, ...counts };
   }
@@ -116,7 +116,7 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
     // Nothing reached PowerMTA, so the limit can still refuse the whole message.
     const limit = deps.spool.overLimit(msg.tenant.id, msg.size, deps.spoolLimits(msg.tenant));
     if (limit) {
-      await fsp.unlink(msg.file);
+      await discardHeld(msg.body);
       return { kind: 'spool-full', limit, forwarded: 0, spooled: 0, refused: counts.refused };
     }
   }
@@ -132,7 +132,7 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
     attempts: 0,
     lastError: null,
   };
-  await deps.spool.admit(msg.file, meta);
+  await deps.spool.admit(msg.body, meta);
   deps.metrics?.spoolEvents.inc({ event: 'queued' });
   deps.settler.refusedAfterAck(ctx, s.refused);
   if (s.forwarded.length) return { kind: 'forwarded', response: s.response!, vmta, ...counts };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { fsyncDir, fsyncPath } from '../store/fsync.js';
 import { DIR_MODE, FILE_MODE } from '../store/modes.js';
+import { HoldingSink, type Held } from './held.js';
 
 /** What the spool knows of a message besides its bytes. */
 export interface SpoolMeta {
@@ -44,11 +45,17 @@ export class Spool {
   private readonly bytes = new Map<number, number>();
   readonly tmpDir: string;
 
+  /** `memoryBytes`: a message up to this size is received in memory, a larger one into a temp file (`spool.memoryBytes`). */
   constructor(
     readonly dir: string,
     private readonly log: Logger,
+    private memoryBytes = 0,
   ) {
     this.tmpDir = path.join(dir, 'tmp');
+  }
+
+  setMemoryBytes(n: number): void {
+    this.memoryBytes = n;
   }
 
   static newId(now: Date): string {
@@ -143,6 +150,11 @@ export class Spool {
     return path.join(this.tmpDir, `${id}.eml`);
   }
 
+  /** Where a message being received is held until it is forwarded or admitted. */
+  sink(id: string): HoldingSink {
+    return new HoldingSink(this.tmpPathFor(id), this.memoryBytes);
+  }
+
   private index(entry: SpoolEntry): void {
     const t = entry.meta.tenantId;
     const q = this.queues.get(t) ?? [];
@@ -160,16 +172,22 @@ export class Spool {
   }
 
   /**
-   * Moves a fully received file into the spool durably. `src` must be on the same
-   * file system (it is: the temp dir is inside the spool dir), so the move is a rename.
+   * Puts a fully received message into the spool durably: one held in memory is
+   * written and fsynced in place, a temp file fsynced and renamed (the temp dir
+   * is inside the spool dir, so on the same file system). Until its `.json`
+   * exists the `.eml` is a leftover that `init` removes.
    */
-  async admit(src: string, meta: SpoolMeta): Promise<SpoolEntry> {
+  async admit(src: string | Held, meta: SpoolMeta): Promise<SpoolEntry> {
     const tdir = path.join(this.dir, String(meta.tenantId));
     await fsp.mkdir(tdir, { recursive: true, mode: DIR_MODE });
     const emlPath = path.join(tdir, `${meta.id}.eml`);
     const metaPath = path.join(tdir, `${meta.id}.json`);
-    await fsyncPath(src);
-    await fsp.rename(src, emlPath);
+    const held: Held = typeof src === 'string' ? { kind: 'file', path: src, size: meta.size } : src;
+    if (held.kind === 'memory') await writeSynced(emlPath, held.bytes);
+    else {
+      await fsyncPath(held.path);
+      await fsp.rename(held.path, emlPath);
+    }
     await writeDurably(metaPath, JSON.stringify(meta));
     await fsyncDir(tdir);
     const entry = { meta, emlPath, metaPath };
@@ -234,14 +252,18 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function writeDurably(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fh = await fsp.open(tmp, 'w', FILE_MODE);
+async function writeSynced(file: string, data: string | Buffer): Promise<void> {
+  const fh = await fsp.open(file, 'w', FILE_MODE);
   try {
-    await fh.writeFile(text);
+    await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+async function writeDurably(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeSynced(tmp, text);
   await fsp.rename(tmp, file);
 }

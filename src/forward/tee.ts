@@ -1,14 +1,14 @@
-import { createWriteStream } from 'node:fs';
-import { FILE_MODE } from '../store/modes.js';
 import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { HeaderCollector } from '../stamp/collect.js';
 import { headerProblem, parseHeaders, type HeaderInfo } from '../stamp/headers.js';
 import type { ForwardOutcome } from './forwarder.js';
+import type { Held, HoldingSink } from './held.js';
 
 export interface Teed {
   size: number;
+  /** The message as received, in memory or in a temp file. */
+  held: Held;
   info: HeaderInfo | null;
   /** Why the header block cannot go to PowerMTA (the stamper refuses it too), or null. */
   headerProblem: string | null;
@@ -17,18 +17,13 @@ export interface Teed {
 }
 
 /**
- * Receives a message into `file` and, when `forward` is given, streams it to
+ * Receives a message into `sink` and, when `forward` is given, streams it to
  * PowerMTA at the same time. If PowerMTA fails mid-message its branch is
- * dropped and the file still gets every byte, so the message can be spooled
- * without ever having been held in memory. The file is not fsynced here: only
- * a message that goes to the spool needs that, and the spool does it.
+ * dropped and the sink still gets every byte, so the message can be spooled.
+ * Nothing is fsynced here: only a message that goes to the spool needs that,
+ * and the spool does it.
  */
-export async function teeToFile(
-  source: Readable,
-  file: string,
-  forward: ((stream: Readable) => Promise<ForwardOutcome>) | null,
-): Promise<Teed> {
-  const toFile = createWriteStream(file, { mode: FILE_MODE });
+export async function tee(source: Readable, sink: HoldingSink, forward: ((stream: Readable) => Promise<ForwardOutcome>) | null): Promise<Teed> {
   const headers = new HeaderCollector();
   let info: HeaderInfo | null = null;
   let problem: string | null = null;
@@ -38,12 +33,13 @@ export async function teeToFile(
   let pmtaDone = false;
   if (forward) {
     toPmta = new PassThrough();
-    // The PowerMTA branch failing is told by its outcome; the file branch goes on.
+    // The PowerMTA branch failing is told by its outcome; the sink branch goes on.
     toPmta.on('error', () => undefined);
     outcome = forward(toPmta).finally(() => {
       pmtaDone = true;
     });
   }
+  let held: Held;
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       size += chunk.length;
@@ -54,12 +50,11 @@ export async function teeToFile(
           problem = headerProblem(block.block.toString('latin1'), block.truncated, headers.maxBytes);
         }
       }
-      toFile.write(chunk);
       const branch = toPmta && !pmtaDone && !toPmta.destroyed ? toPmta : null;
       branch?.write(chunk);
+      await sink.write(chunk);
       // Check the flags after each wait: a 'drain' that fired while we waited on the other branch is gone.
       if (branch && !branch.destroyed && branch.writableNeedDrain) await Promise.race([once(branch, 'drain').catch(() => undefined), outcome]);
-      if (toFile.writableNeedDrain) await once(toFile, 'drain');
     }
     if (info === null) {
       const block = headers.end();
@@ -68,14 +63,13 @@ export async function teeToFile(
         problem = headerProblem(block.block.toString('latin1'), block.truncated, headers.maxBytes);
       }
     }
-    toFile.end();
-    await finished(toFile);
+    held = await sink.end();
   } catch (err) {
-    toFile.destroy();
+    await sink.discard();
     toPmta?.destroy(err as Error);
     if (outcome) await outcome.catch(() => undefined);
     throw err;
   }
   if (toPmta && !pmtaDone && !toPmta.destroyed) toPmta.end();
-  return { size, info, headerProblem: problem, outcome: outcome ? await outcome : null };
+  return { size, held, info, headerProblem: problem, outcome: outcome ? await outcome : null };
 }

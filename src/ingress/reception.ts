@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AuthCache } from '../auth/password.js';
 import type { Gate } from '../gate/gate.js';
@@ -6,7 +5,8 @@ import type { SuppressionCheck } from '../forward/dispatcher.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
 import { releaseGrant, reservationsOf, type Grant } from '../ledger/grant.js';
 import { Spool } from '../forward/spool.js';
-import { teeToFile } from '../forward/tee.js';
+import { discardHeld } from '../forward/held.js';
+import { tee } from '../forward/tee.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -150,15 +150,14 @@ export class Reception {
   }
 
   /**
-   * Receives the message: at once to PowerMTA (when it holds quota) and to a temp
-   * file; then commits, releases or spools. `tooBig` is read after the stream ended.
+   * Receives the message: at once to PowerMTA (when it holds quota) and into
+   * memory or a temp file; then commits, releases or spools. `tooBig` is read after the stream ended.
    */
   async receive(tx: Transaction, stream: Readable, opts: { tooBig?: () => boolean; maxBytes?: number } = {}): Promise<ReceiveOutcome> {
     const deps = this.deps;
     await this.confirmGrants(tx);
     const arrivedAt = deps.clock.now();
     const id = Spool.newId(arrivedAt);
-    const file = deps.spool.tmpPathFor(id);
     const plan = forwardPlan(deps, tx.tenant, tx.mailFrom, tx.granted);
     // PowerMTA's part only: from the end of the client's upload to PowerMTA's answer.
     let uploaded = process.hrtime.bigint();
@@ -172,22 +171,21 @@ export class Reception {
       : null;
     let teed;
     try {
-      teed = await teeToFile(stream, file, timedForward);
+      teed = await tee(stream, deps.spool.sink(id), timedForward);
     } catch (err) {
-      await fsp.rm(file, { force: true });
       await this.abort(tx);
       tx.log.error('smtp.data_failed', { error: err as Error });
       return { reply: replies.localError(), result: null, messageId: null, size: 0 };
     }
     if (opts.tooBig?.()) {
       // Too big for us means too big for PowerMTA's limit too; whatever it said, it is refused.
-      await fsp.rm(file, { force: true });
+      await discardHeld(teed.held);
       await this.abort(tx);
       return { reply: replies.tooBig(opts.maxBytes ?? 0), result: null, messageId: teed.info?.messageId ?? null, size: teed.size };
     }
     if (teed.headerProblem) {
       // The stamper refused it too, so nothing reached PowerMTA: MailWizz hears why.
-      await fsp.rm(file, { force: true });
+      await discardHeld(teed.held);
       await this.abort(tx);
       tx.log.warn('smtp.header_refused', { problem: teed.headerProblem, messageId: teed.info?.messageId ?? null });
       deps.metrics.smtpReplies.inc({ stage: 'data', class: '5xx' });
@@ -197,7 +195,7 @@ export class Reception {
     const granted = tx.granted.splice(0);
     const result = await handOff(
       deps,
-      { id, tenant: tx.tenant, file, size: teed.size, mailFrom: tx.mailFrom, messageId, granted, deferred: tx.deferred, deferReason: tx.deferReason, arrivedAt },
+      { id, tenant: tx.tenant, body: teed.held, size: teed.size, mailFrom: tx.mailFrom, messageId, granted, deferred: tx.deferred, deferReason: tx.deferReason, arrivedAt },
       teed.outcome,
       plan,
     );

@@ -47,7 +47,7 @@ export async function forwardingPart(
   const { clock, log, metrics } = ctx;
   const { registry } = store;
   const cfg = ctx.cfg();
-  const spool = new Spool(spoolDirOf(cfg), log);
+  const spool = new Spool(spoolDirOf(cfg), log, cfg.spool.memoryBytes);
   await spool.init((slug) => registry.tenant(slug)?.id);
   const forwarder = new Forwarder({
     host: cfg.pmta.host,
@@ -102,6 +102,7 @@ export async function forwardingPart(
     reload(next) {
       dispatcher.setOptions(dispatcherOptions(next));
       health.setBackoff(next.spool.retryBackoffMs);
+      spool.setMemoryBytes(next.spool.memoryBytes);
     },
     async stop() {
       clearInterval(pruner);

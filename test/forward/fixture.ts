@@ -78,18 +78,23 @@ export async function forwardWorld(opts: { maxMessages?: number } = {}) {
   }
 
   let seq = 0;
-  /** A received message on disk whose recipients `held` hold units and `deferred` do not. */
-  async function message(held: string[], deferred: string[] = []): Promise<ReceivedMessage> {
+  /**
+   * A received message whose recipients `held` hold units and `deferred` do not,
+   * in a temp file (as a large one is received) or in memory (`opts.inMemory`).
+   */
+  async function message(held: string[], deferred: string[] = [], opts: { inMemory?: boolean } = {}): Promise<ReceivedMessage & { file: string }> {
     const id = Spool.newId(clock.now());
     const file = spool.tmpPathFor(id);
     const messageId = `<M${++seq}.abc@sos-mail.com>`;
-    writeFileSync(file, `Message-ID: ${messageId}\r\nSubject: hi\r\n\r\nbody\r\n`);
+    const bytes = Buffer.from(`Message-ID: ${messageId}\r\nSubject: hi\r\n\r\nbody\r\n`);
+    if (!opts.inMemory) writeFileSync(file, bytes);
     const grants = await grant(held.length);
     return {
       id,
       tenant: TENANT,
       file,
-      size: 40,
+      body: opts.inMemory ? { kind: 'memory', bytes, size: bytes.length } : { kind: 'file', path: file, size: bytes.length },
+      size: bytes.length,
       mailFrom: 'news@sos-mail.com',
       messageId,
       granted: held.map((rcpt, i) => ({ rcpt, grant: grants[i]! })),

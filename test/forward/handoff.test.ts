@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import type { ForwardOutcome } from '../../src/forward/forwarder.js';
 import { handOff, type ForwardPlan } from '../../src/forward/handoff.js';
@@ -131,6 +131,27 @@ describe('handOff: the fast path settles what PowerMTA answered', () => {
     assert.equal(r.kind, 'spool-full');
     assert.deepEqual(await w.usage(), { committed: 0, reserved: 0 });
     assert.equal(existsSync(msg.file), false);
+  });
+
+  it('a message held in memory that must wait is written to the spool, whole, before handOff returns (before the 250)', async () => {
+    w = await forwardWorld();
+    const msg = await w.message(['a@x.net'], [], { inMemory: true });
+    const r = await handOff(w.deps, msg, { kind: 'unavailable', reason: 'PowerMTA unreachable (ECONNREFUSED)' }, planFor(w, msg));
+    assert.equal(r.kind, 'spooled');
+    const [entry] = w.spool.queue(TENANT.id);
+    assert.ok(entry, 'spooled');
+    assert.ok(readFileSync(entry.emlPath).equals((msg.body as { bytes: Buffer }).bytes), 'the .eml holds the message byte for byte');
+    assert.deepEqual(JSON.parse(readFileSync(entry.metaPath, 'utf8')).rcptTo, ['a@x.net']);
+    assert.deepEqual(readdirSync(w.spool.tmpDir), [], 'no temp file was ever written');
+  });
+
+  it('a message held in memory and taken by PowerMTA touches no file at all', async () => {
+    w = await forwardWorld();
+    const msg = await w.message(['a@x.net'], [], { inMemory: true });
+    const r = await handOff(w.deps, msg, ok(['a@x.net']), planFor(w, msg));
+    assert.equal(r.kind, 'forwarded');
+    assert.equal(w.spool.size(), 0);
+    assert.deepEqual(readdirSync(w.spool.tmpDir), []);
   });
 
   it('the recipients metric counts what PowerMTA took, not the split message', async () => {
