@@ -1,8 +1,10 @@
 // `node dist/bench/ledger.js`: reserve+commit pairs per second on the SQLite
 // ledger and on the Redis ledger, measured in the same run on the same machine.
 //
-//   SQLite: a temp file (openDb, WAL as the daemon uses it), one pair after the
-//           other: better-sqlite3 is synchronous, concurrency would not help.
+//   SQLite: a temp file (openDb, WAL as the daemon uses it), 50 pairs in flight
+//           (concurrent SMTP sessions: their operations are group-committed,
+//           one transaction per turn of the event loop); plus one pair at a
+//           time, where every operation is a transaction of its own.
 //   Redis:  a redis-server started here on a free port (no persistence), one
 //           fail-fast client as the daemon builds it (createRedisClient), 50
 //           pairs in flight (the way concurrent SMTP sessions use it); plus one
@@ -32,7 +34,8 @@ if (unknown.length) {
 }
 const scale = (n: number): number => (quick ? Math.round(n / 10) : n);
 
-const SQLITE_PAIRS = scale(50_000);
+const SQLITE_PAIRS = scale(100_000);
+const SQLITE_SERIAL_PAIRS = scale(20_000);
 const REDIS_PAIRS = scale(20_000);
 const REDIS_SERIAL_PAIRS = scale(5_000);
 const IN_FLIGHT = 50;
@@ -96,13 +99,15 @@ async function run(name: string, ledger: QuotaLedger, pairs: number, inFlight: n
   return { name, pairs, inFlight, seconds, rate: pairs / seconds, cpuUs };
 }
 
-async function sqliteBench(): Promise<Result> {
+async function sqliteBench(): Promise<Result[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pmta-agent-bench-ledger-'));
   const db = openDb(path.join(dir, 'ledger.db'));
   try {
     const ledger = new SqliteLedger(db);
-    await run('sqlite warm-up', ledger, scale(5_000), 1, '2026-11-24' as DayKey);
-    return await run('sqlite', ledger, SQLITE_PAIRS, 1, DAY);
+    await run('sqlite warm-up', ledger, scale(5_000), IN_FLIGHT, '2026-11-24' as DayKey);
+    const parallel = await run('sqlite', ledger, SQLITE_PAIRS, IN_FLIGHT, DAY);
+    const serial = await run('sqlite, one at a time', ledger, SQLITE_SERIAL_PAIRS, 1, '2026-11-26' as DayKey);
+    return [parallel, serial];
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });
@@ -135,9 +140,9 @@ function fmt(n: number): string {
 
 async function main(): Promise<void> {
   process.stdout.write(`ledger bench${quick ? ' (--quick)' : ''}: reserve+commit pairs per second, ${os.cpus().length} CPUs\n`);
-  const sqlite = await sqliteBench();
+  const [sqlite, sqliteSerial] = (await sqliteBench()) as [Result, Result];
   const [redis, redisSerial] = await redisBench();
-  const rows = [sqlite, redis!, redisSerial!];
+  const rows = [sqlite, sqliteSerial, redis!, redisSerial!];
   const head = ['ledger', 'pairs', 'in flight', 'seconds', 'pairs/s', 'aim', 'cpu µs/pair: bench', 'redis-server'];
   const table = rows.map((r) => [
     r.name,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
@@ -37,5 +38,42 @@ describe('SQLite quota ledger', () => {
     }
     assert.equal(granted.length, 20);
     for (const r of granted) await ledger.release(r);
+  });
+
+  it('200 reservations asked in the same turn (one group commit) against a cap of 50: exactly 50 granted, on both connections', async () => {
+    const other = new SqliteLedger(openDb(db.name));
+    const day = '2026-11-28' as DayKey;
+    const asks = Array.from({ length: 200 }, (_, i) => (i % 2 ? ledger : other).reserve(ip, day, 1, 50, now, 60_000));
+    const got = (await Promise.all(asks)).filter((r) => r !== null);
+    assert.equal(got.length, 50);
+    assert.equal(new Set(got.map((r) => r.id)).size, 50, 'every reservation has its own id');
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 50 });
+    // Commits and releases of the same turn settle together, each counted once.
+    await Promise.all(got.map((r, i) => (i < 30 ? ledger.commit(r) : ledger.release(r))));
+    await Promise.all(got.map((r) => ledger.commit(r)));
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 30, reserved: 0 });
+  });
+
+  it('a reservation resolves only after its group is committed: another connection already sees it', async () => {
+    const other = new SqliteLedger(openDb(db.name));
+    const day = '2026-11-29' as DayKey;
+    const r = await ledger.reserve(ip, day, 3, 10, now, 60_000);
+    assert.ok(r);
+    assert.deepEqual((await other.usage(day, [ip])).get(ip), { committed: 0, reserved: 3 });
+    await ledger.commit(r, 2);
+    assert.deepEqual((await other.usage(day, [ip])).get(ip), { committed: 2, reserved: 0 });
+  });
+
+  it('a group that cannot be written (read-only file) fails every caller in it, and nothing is granted', async () => {
+    const t = tmpDir();
+    try {
+      const file = path.join(t.dir, 'ro.db');
+      openDb(file).close();
+      const ro = new SqliteLedger(new Database(file, { readonly: true }) as Db);
+      const asks = [ro.reserve(ip, '2026-11-30' as DayKey, 1, 10, now, 60_000), ro.reserve(ip, '2026-11-30' as DayKey, 1, 10, now, 60_000)];
+      for (const a of asks) await assert.rejects(a, /readonly|read-only|SQLITE_READONLY/i);
+    } finally {
+      t.cleanup();
+    }
   });
 });
