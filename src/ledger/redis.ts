@@ -31,10 +31,10 @@
 // Failure: the client is expected to fail fast (createRedisClient: no offline
 // queue, no retries of a command, connect and command timeouts), so every method
 // rejects promptly while Redis is unreachable and the gate fails closed.
-import { randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { DayKey, IpAddress } from '../types.js';
+import { reservationIds } from './ids.js';
 import type { IpUsage, QuotaLedger, Reservation } from './ledger.js';
 
 /** How long a swept reservation is remembered for a late commit (as in sqlite.ts). */
@@ -215,6 +215,7 @@ export class RedisLedger implements QuotaLedger {
   private readonly indexed = new Map<string, number>();
   private readonly agent: RedisLedgerOptions['agent'] | null;
   private readonly rebuildGraceMs: number;
+  private readonly newId = reservationIds();
 
   constructor(
     private readonly redis: RedisClient,
@@ -243,7 +244,7 @@ export class RedisLedger implements QuotaLedger {
     if (!DAY_RE.test(day)) throw new RangeError(`reserve needs a YYYY-MM-DD day, not "${day}"`);
     const tag = tagOf(ip, day);
     await this.index(tag);
-    const id = randomUUID();
+    const id = this.newId();
     const expiresAt = now.getTime() + ttlMs;
     const granted = await this.scripts.pmtaLedgerReserve(
       this.usageKey(tag),

@@ -106,6 +106,29 @@ describe('dayKey', () => {
     assert.equal(dayKey(new Date('2026-01-01T00:00:00Z'), 'Europe/Paris'), '2026-01-01');
   });
 
+  it('turns over at the zone\'s midnight to the millisecond, also in zones a half or three quarters of an hour off (per-minute cache)', () => {
+    const rows: Array<[string, string, string, string]> = [
+      ['Asia/Kolkata', '2026-11-24T18:29:59.999Z', '2026-11-24', '2026-11-25'], // +05:30
+      ['Asia/Kathmandu', '2026-11-24T18:14:59.999Z', '2026-11-24', '2026-11-25'], // +05:45
+      ['America/St_Johns', '2026-11-25T03:29:59.999Z', '2026-11-24', '2026-11-25'], // -03:30
+      ['UTC', '2026-11-24T23:59:59.999Z', '2026-11-24', '2026-11-25'],
+    ];
+    for (const [zone, before, dayBefore, dayAfter] of rows) {
+      const t = new Date(before).getTime();
+      assert.equal(dayKey(new Date(t - 59_999), zone), dayBefore, `${zone} a minute before`);
+      assert.equal(dayKey(new Date(t), zone), dayBefore, `${zone} last millisecond`);
+      assert.equal(dayKey(new Date(t + 1), zone), dayAfter, `${zone} midnight`);
+      assert.equal(dayKey(new Date(t), zone), dayBefore, `${zone} asked again for the old minute`);
+      assert.equal(dayKey(new Date(t + 1), 'Europe/Paris'), dayKey(new Date(t + 1), 'Europe/Paris'), 'other zones do not disturb it');
+      assert.equal(dayKey(new Date(t + 1), zone), dayAfter);
+    }
+  });
+
+  it('an instant from before offsets were whole minutes (Liberia, 1971, -00:44:30) is still right', () => {
+    assert.equal(dayKey(new Date('1971-06-01T00:44:29Z'), 'Africa/Monrovia'), '1971-05-31');
+    assert.equal(dayKey(new Date('1971-06-01T00:44:30Z'), 'Africa/Monrovia'), '1971-06-01');
+  });
+
   it('rejects an unknown time zone and an invalid date', () => {
     assert.throws(() => dayKey(at, 'Mars/Olympus_Mons'), RangeError);
     assert.throws(() => dayKey(new Date('nope'), 'UTC'), RangeError);
