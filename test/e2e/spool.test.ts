@@ -73,6 +73,23 @@ describe('the deferred spool keeps what cannot go now and releases it later', ()
     assert.equal(h.sim.received[0]!.messageId, m.messageId);
   });
 
+  it('mail spooled while its IP was usable, dispatched after that IP was paused, goes out on another IP of the tenant, never to the paused queue', async () => {
+    const ip2 = '45.123.10.2' as IpAddress;
+    h = await startHarness({ sosIps: [{ address: ip1 }, { address: ip2 }], sim: { deferAll: true }, patch: { spool: { dispatchIntervalMs: 50, retryBackoffMs: 200 } } });
+    const messages = [campaignMessage(), campaignMessage()];
+    for (const m of messages) {
+      const r = await send(h.port, { raw: m.raw });
+      assert.ok(r.ok && /Queued/.test(r.response), JSON.stringify(r));
+    }
+    const paused = await h.api(`/api/v2/ips/${ip1}/pause`, { method: 'POST', body: JSON.stringify({ reason: 'test: paused while mail waits' }) });
+    assert.equal(paused.body.state, 'paused', JSON.stringify(paused.body));
+    h.sim.configure({ deferAll: false });
+    await waitFor(() => messages.every((m) => h!.sim.received.some((r) => r.messageId === m.messageId)), 10_000, 'spool drained');
+    const vmtas = h.sim.received.filter((r) => messages.some((m) => m.messageId === r.messageId)).map((r) => r.vmta);
+    assert.deepEqual(vmtas, ['sos-expat-45-123-10-2', 'sos-expat-45-123-10-2']);
+    assert.equal((await h.daemon.ledger.usage(TODAY as never, [ip1])).get(ip1)?.committed, 0);
+  });
+
   it('a tenant whose spool is full gets 452 4.3.1 naming the limit', async () => {
     h = await startHarness({
       sosIps: [{ address: ip1, state: 'paused' }],
