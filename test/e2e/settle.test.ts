@@ -115,7 +115,10 @@ describe('settling PowerMTA answers, end to end', () => {
       assert.ok((await h.sim.reload()).ok);
       await waitFor(() => h.sim.received.some((x) => x.messageId === m.messageId), 10_000, 'delivered after the reload');
       assert.equal(h.sim.received[0]!.vmta, 'sos-expat-45-123-10-1');
-      assert.deepEqual((await h.daemon.ledger.usage(TODAY as never, [ip1])).get(ip1), { committed: 1, reserved: 0 });
+      // The simulator records the message before its 250 reaches the agent, which commits only then.
+      const usage = async () => (await h.daemon.ledger.usage(TODAY as never, [ip1])).get(ip1);
+      await waitFor(async () => (await usage())?.committed === 1, 5_000, 'the unit committed once PowerMTA answered');
+      assert.deepEqual(await usage(), { committed: 1, reserved: 0 });
     } finally {
       await h.close();
       cleanup();
