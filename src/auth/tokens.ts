@@ -21,6 +21,9 @@ const PUBLISHED = new Set(
   ].map((t) => t.toLowerCase()),
 );
 
+/** Development tokens (the checkout's dev config) start with this; the schema accepts one only with dev.simulator. */
+export const DEV_TOKEN_PREFIX = 'pmta_dev_';
+
 /** A fresh token: 256 random bits, URL-safe, with a prefix that makes it recognisable in a leaked file. */
 export function newApiToken(): string {
   return `pmta_${randomBytes(32).toString('base64url')}`;

@@ -7,8 +7,10 @@ export class ApiCallError extends Error {
     readonly status: number,
     readonly body: unknown,
   ) {
-    const b = body as { message?: string; field?: string } | null;
-    super(`API answered ${status}: ${b?.message ?? JSON.stringify(body)}${b?.field ? ` (field ${b.field})` : ''}`);
+    const b = body as { message?: string; field?: string; issues?: Array<{ field: string; message: string }> } | null;
+    // Every bad field at once (a bad domain and a bad IP), not only the first.
+    const issues = b?.issues && b.issues.length > 1 ? b.issues.map((i) => `${i.field}: ${i.message}`).join('; ') : null;
+    super(`API answered ${status}: ${issues ?? `${b?.message ?? JSON.stringify(body)}${b?.field ? ` (field ${b.field})` : ''}`}`);
   }
 }
 

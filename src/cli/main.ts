@@ -38,7 +38,8 @@ $PMTA_AGENT_TOKEN, else from the config file). Tables by default, --json for scr
   pmta-agent pmta render|apply            the PowerMTA config the agent owns
   pmta-agent pmta lint [FILE...]          check a PowerMTA config against the guide (no agent needed with FILE)
 
-Config path: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json.
+Config path (run and every command): --config, else $PMTA_AGENT_CONFIG, else the first that exists of
+config/pmta-agent.json, /etc/pmta-agent/config.json, config/pmta-agent.dev.json (what npm start runs).
 Each command answers --help. Exit codes: 0 ok, 1 failure, 2 usage error.
 `;
 

@@ -39,7 +39,7 @@ export const runStatus = command('Usage: pmta-agent status [--json] [--config FI
     `uptime          ${s.uptime_seconds}s (since ${s.started_at})`,
     `day             ${s.day}`,
     `smtp            ${s.smtp.listen}, ${s.smtp.sessions_open} session(s) open`,
-    `powermta        ${s.pmta.target} ${s.pmta.reachable ? 'reachable' : `UNREACHABLE: ${s.pmta.last_error}`}`,
+    `powermta        ${s.pmta.target} ${s.pmta.reachable ? `reachable (${s.pmta.greeting})` : `UNREACHABLE: ${s.pmta.probe_error}`}${s.pmta.last_handoff_error ? `; last hand-off failed: ${s.pmta.last_handoff_error}` : ''}`,
     `spool           ${s.spool.messages} message(s)`,
     `reservations    ${s.reservations_in_flight} in flight`,
     `tenants / IPs   ${s.tenants} / ${s.ips}`,

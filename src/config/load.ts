@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { jsonErrorAt } from './json-error.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -11,9 +12,17 @@ export class ConfigError extends Error {
   }
 }
 
-/** Config path per the contract: --config, else $PMTA_AGENT_CONFIG, else config/pmta-agent.json. */
-export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? env.PMTA_AGENT_CONFIG ?? 'config/pmta-agent.json';
+/**
+ * Where `run` and the operator commands look when neither --config nor $PMTA_AGENT_CONFIG
+ * names a file, first existing wins: the checkout's own config, the installed one
+ * (systemd/install.sh), then the checkout's development config that `npm start` runs,
+ * so `pmta-agent status` beside `npm start` finds that daemon.
+ */
+export const DEFAULT_CONFIG_PATHS = ['config/pmta-agent.json', '/etc/pmta-agent/config.json', 'config/pmta-agent.dev.json'] as const;
+
+/** Config path: --config, else $PMTA_AGENT_CONFIG, else the first of DEFAULT_CONFIG_PATHS that exists (else the first). */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string {
+  return flag ?? env.PMTA_AGENT_CONFIG ?? DEFAULT_CONFIG_PATHS.find((p) => exists(p)) ?? DEFAULT_CONFIG_PATHS[0];
 }
 
 export function parseConfig(raw: unknown, file = '<config>'): Config {
@@ -38,7 +47,9 @@ export function loadConfig(file: string): Config {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [`(file): not valid JSON: ${(err as Error).message}`]);
+    const where = jsonErrorAt(text);
+    const message = (err as Error).message.replace(/, "[\s\S]*" is not valid JSON$/, '').replace(/ at position \d+.*$/s, '');
+    throw new ConfigError(file, [`(file): not valid JSON${where ? ` at line ${where.line}, column ${where.column}` : ''}: ${message}`]);
   }
   const cfg = parseConfig(raw, file);
   // Relative paths in the file are relative to the file, so the daemon behaves the same from any cwd.

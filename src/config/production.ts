@@ -4,7 +4,7 @@ import type { Config } from './schema.js';
  * What a production config must not have, as "path: why" lines: plaintext SMTP
  * passwords (the file is read by the service and backed up with /etc), the
  * example config's demo tenants (their passwords are published), and a
- * reloadCommand that does not reload PowerMTA. `example` is the example config,
+ * reloadCommand that does not reload PowerMTA, and the development simulator. `example` is the example config,
  * when it can be read.
  */
 export function productionProblems(cfg: Config, example: Config | null): string[] {
@@ -24,6 +24,7 @@ export function productionProblems(cfg: Config, example: Config | null): string[
       if (u.password !== undefined) out.push(`tenants.${i}.users.${j}.password: a plaintext password; put passwordHash from \`pmta-agent hash-password\` instead`);
     });
   });
+  if (cfg.dev.simulator !== null) out.push('dev.simulator: the PowerMTA simulator is for development only (npm start); remove the dev section');
   if (/^\s*(true|:)\s*$/.test(cfg.pmta.reloadCommand)) out.push(`pmta.reloadCommand: "${cfg.pmta.reloadCommand}" does not reload PowerMTA`);
   return out;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { IP_STATES } from '../types.js';
 import { parsePasswordHash } from '../auth/password.js';
-import { MISSING_TOKEN, SCOPES, tokenProblem } from '../auth/tokens.js';
+import { DEV_TOKEN_PREFIX, MISSING_TOKEN, SCOPES, tokenProblem } from '../auth/tokens.js';
 
 // Every key has a default so `config/pmta-agent.example.json` can show them all and a
 // minimal file still starts. The schema is the single source of the config's shape.
@@ -410,9 +410,29 @@ export const configSchema = z
       .strict()
       .prefault({}),
     tenants: z.array(tenantSchema).default([]),
+    /**
+     * Development only (`npm start`): the built-in PowerMTA simulator listens on pmta.host:pmta.port
+     * and writes accounting to pmta.accountingDir. Refused in production (NODE_ENV=production, as the
+     * systemd unit sets, or check-config --production).
+     */
+    dev: z
+      .object({
+        simulator: z
+          .object({
+            bounceDomains: z.array(hostname).default(['bounce.test']),
+            deferDomains: z.array(hostname).default(['defer.test']),
+            complainAddresses: z.array(z.string().email()).default(['complainer@complaint.test']),
+          })
+          .strict()
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    devProblems(cfg).forEach((p) => ctx.addIssue({ code: 'custom', path: p.path, message: p.message }));
     if (cfg.api.token === undefined && cfg.api.tokens.length === 0) ctx.addIssue({ code: 'custom', path: ['api', 'tokens'], message: MISSING_TOKEN });
     const names = new Map<string, number>(cfg.api.token !== undefined ? [['admin', -1]] : []);
     const values = new Set(cfg.api.token !== undefined ? [cfg.api.token] : []);
@@ -456,6 +476,24 @@ export const configSchema = z
     if (last && cfg.warmup.activeDailyCap < last.dailyCap)
       ctx.addIssue({ code: 'custom', path: ['warmup', 'activeDailyCap'], message: 'must be at least the last warmup step' });
   });
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * A development token (published with the checkout's dev config) opens the API only
+ * beside the simulator on loopback; the simulator never listens anywhere else.
+ */
+function devProblems(cfg: { api: { host: string; token?: string | undefined; tokens: Array<{ token: string }> }; smtp: { host: string }; pmta: { host: string }; dev: { simulator: unknown } }) {
+  const out: Array<{ path: Array<string | number>; message: string }> = [];
+  const devTokens = [...(cfg.api.token?.startsWith(DEV_TOKEN_PREFIX) ? [['api', 'token']] : []), ...cfg.api.tokens.flatMap((t, i) => (t.token.startsWith(DEV_TOKEN_PREFIX) ? [['api', 'tokens', i, 'token']] : []))];
+  if (cfg.dev.simulator === null) {
+    for (const path of devTokens) out.push({ path, message: `is a development token (${DEV_TOKEN_PREFIX}...): it works only with dev.simulator; make a real one with \`pmta-agent token new\`` });
+    return out;
+  }
+  for (const key of ['api', 'smtp', 'pmta'] as const)
+    if (!LOOPBACK.has(cfg[key].host)) out.push({ path: [key, 'host'], message: 'must be a loopback address while dev.simulator is on' });
+  return out;
+}
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -40,8 +40,21 @@ export function accountingPart(
     files: () => tailer?.position() ?? [],
     now: () => clock.now(),
   });
-  const afterBatch = (summary: BatchSummary) => {
+  const afterBatch = (summary: BatchSummary & { file?: string }) => {
     series.batch(summary);
+    // One info line per batch, so an operator sees accounting being read without debug logs.
+    const sum = (k: 'delivered' | 'bouncedHard' | 'bouncedSoft' | 'bouncedOther' | 'deferred' | 'complaints') => summary.ips.reduce((n, o) => n + o[k], 0);
+    log.info('acct.batch', {
+      ...(summary.file ? { file: summary.file } : {}),
+      delivered: sum('delivered'),
+      bounced: sum('bouncedHard') + sum('bouncedSoft') + sum('bouncedOther'),
+      deferred: sum('deferred'),
+      complaints: sum('complaints'),
+      suppressed: summary.suppressed,
+      unknown: summary.unknown,
+      malformed: summary.malformed,
+      ignored: summary.ignored,
+    });
     try {
       healthGuard.check(summary);
     } catch (err) {

@@ -79,6 +79,49 @@ describe('operator CLI over the API', () => {
     assert.ok(t.ips.some((i: { address: string }) => i.address === '45.123.10.7'));
   });
 
+  it('add-domain with a bad domain and a bad IP reports both', async () => {
+    const r = await cli(h, ['add-domain', '--tenant', 'sos-expat', '--domain', 'not a domain', '--ip', '999.1.2.3']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /domain: must be a hostname/);
+    assert.match(r.stderr, /ip: must be an IPv4 address/);
+  });
+
+  it('ip list sorts addresses as numbers (45.123.10.9 before 45.123.10.10)', async () => {
+    for (const address of ['45.123.10.10', '45.123.10.9']) {
+      assert.equal((await h.api('/api/v2/tenants/sos-expat/ips', { method: 'POST', json: { address, hostname: 'mail9.sos-mail.com' } })).status, 201);
+    }
+    const r = await cli(h, ['ip', 'list', '--json']);
+    const order = JSON.parse(r.stdout).ips.map((i: { address: string }) => i.address).filter((a: string) => a.startsWith('45.123.10.'));
+    assert.deepEqual(order, [...order].sort((a: string, b: string) => Number(a.split('.')[3]) - Number(b.split('.')[3])));
+    assert.ok(order.indexOf('45.123.10.9') < order.indexOf('45.123.10.10'));
+    const text = (await cli(h, ['ip', 'list'])).stdout;
+    assert.ok(text.indexOf('45.123.10.9 ') < text.indexOf('45.123.10.10 '));
+  });
+
+  it('status probes PowerMTA: unreachable as soon as nothing answers on its port, without a message failing first', async () => {
+    await h.sim.stop();
+    try {
+      const down = await cli(h, ['status']);
+      assert.equal(down.status, 0, down.stderr);
+      assert.match(down.stdout, /powermta\s+\S+ UNREACHABLE: ECONNREFUSED/);
+    } finally {
+      await h.sim.start();
+    }
+    const up = await cli(h, ['status', '--json']);
+    assert.equal(JSON.parse(up.stdout).pmta.reachable, true);
+    assert.match(JSON.parse(up.stdout).pmta.greeting, /^220 /);
+  });
+
+  it('the MailWizz values suggest the tenant\'s main domain (the first declared), not the alphabetically first', async () => {
+    const made = await h.api('/api/v2/tenants', {
+      method: 'POST',
+      json: { slug: 'zed-co', name: 'Zed', users: [{ username: 'zed-co', password: 'zed-password-1' }], domains: ['zed-main.com', 'aaa-other.com'] },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const r = await h.api('/api/v2/powermta/mailwizz-delivery-server/zed-co');
+    assert.equal(r.body.from_email, 'newsletter@zed-main.com');
+  });
+
   it('fails with exit 1 and the API reason for a bad token or unknown tenant, exit 2 for usage', async () => {
     const bad = await cli(h, ['quota', 'sos-expat'], 'not-the-token-at-all');
     assert.equal(bad.status, 1);

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { compareIpv4 } from '../../tenants/ip-order.js';
 import { z } from 'zod';
 import { day, hostname } from '../../config/schema.js';
 import type { IpState } from '../../types.js';
@@ -24,7 +25,8 @@ export function ipRoutes(deps: ApiDeps) {
     c.json({
       ips: deps.registry
         .tenants()
-        .flatMap((t) => t.ips.map((i) => ({ address: i.address, tenant: t.slug, hostname: i.hostname, state: i.state, warmup_start: i.warmupStart, vmta: i.vmta }))),
+        .flatMap((t) => t.ips.map((i) => ({ address: i.address, tenant: t.slug, hostname: i.hostname, state: i.state, warmup_start: i.warmupStart, vmta: i.vmta })))
+        .sort((a, b) => compareIpv4(a.address, b.address)),
     }),
   );
 

@@ -63,7 +63,9 @@ export function powermtaRoutes(deps: ApiDeps, pmta: PmtaConfigService) {
     const username = deps.db.prepare('SELECT username FROM smtp_users WHERE tenant_id = ? ORDER BY username LIMIT 1').get(t.id) as
       | { username: string }
       | undefined;
-    const domain = [...t.domains].sort()[0] ?? 'example.com';
+    // The tenant's main domain: the first the config file declares, else the first one stored (rowid: order of creation).
+    const first = deps.db.prepare('SELECT domain FROM domains WHERE tenant_id = ? ORDER BY rowid LIMIT 1').get(t.id) as { domain: string } | undefined;
+    const domain = cfg.tenants.find((x) => x.slug === t.slug)?.domains[0] ?? first?.domain ?? 'example.com';
     return c.json(
       mailwizzDeliveryServer({
         tenant: { slug: t.slug, name: t.name, domains: [...t.domains] },
