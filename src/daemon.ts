@@ -131,7 +131,7 @@ async function assemble(initial: Config, clock: Clock, log: Logger, opened: Open
     pmtaConfig: pmtaConfig.service,
     effects: accounting.effects,
     afterBatch: accounting.afterBatch,
-    statusParts: [pmtaConfig.status, feedback.status, accounting.status, () => disabledStatus(store.db, spooled)],
+    statusParts: [pmtaConfig.status, feedback.status, accounting.status, () => disabledStatus(store.db, spooled), () => ({ alerts: { recent: notifier.recent() } })],
   });
   opened.push({ part: 'api', close: () => api.stop() });
   forwarding.start();

@@ -20,8 +20,17 @@ export class Notifier {
     private readonly fetchFn: typeof fetch = fetch,
   ) {}
 
+  private readonly latest: Array<{ at: string; kind: string; title: string }> = [];
+
+  /** The last alerts since start, newest first (the status page shows them). */
+  recent(): ReadonlyArray<{ at: string; kind: string; title: string }> {
+    return this.latest;
+  }
+
   notify(alert: Alert): void {
     this.log.warn(`alert.${alert.kind}`, { title: alert.title, ...alert.detail });
+    this.latest.unshift({ at: new Date().toISOString(), kind: alert.kind, title: alert.title });
+    if (this.latest.length > 20) this.latest.pop();
     const { webhookUrl, telegram } = this.cfg();
     if (webhookUrl) void this.send('webhook', webhookUrl, redactUrl(webhookUrl), { kind: alert.kind, title: alert.title, detail: alert.detail, at: new Date().toISOString() });
     if (telegram) {

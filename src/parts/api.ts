@@ -8,6 +8,8 @@ import { messageRoutes } from '../api/routes/messages.js';
 import { powermtaRoutes } from '../api/routes/powermta.js';
 import { templateRoutes } from '../api/routes/templates.js';
 import { listenApi } from '../api/server.js';
+import { apiTokens } from '../auth/tokens.js';
+import { uiRoutes } from '../ui/routes.js';
 import { redisHealthy } from '../ledger/redis.js';
 import type { Ingress } from '../ingress/smtp.js';
 import type { PmtaConfigService } from '../pmta/service.js';
@@ -70,6 +72,8 @@ export async function apiPart(
     (app) => app.route('/api/v2/suppression', suppressionRoutes(deps, store.suppression)),
     (app) => app.route('/api/v2/webhooks', webhookRoutes(deps, parts.effects, parts.afterBatch)),
     (app) => app.route('/api/v2/messages', messageRoutes(deps, store.templates, parts.submit)),
+    // The status page reads and changes through the routes above, in process, with the signed-in token.
+    (app) => app.route('/ui', uiRoutes({ cfg: ctx.cfg, tokens: () => apiTokens(ctx.cfg()), api: (req, env) => app.fetch(req, env) })),
   ];
   const cfg = ctx.cfg();
   const server = await listenApi(createApiApp(deps, ctx.log, mounts), cfg.api.host, cfg.api.port);
