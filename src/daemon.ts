@@ -104,7 +104,11 @@ async function assemble(initial: Config, clock: Clock, log: Logger, opened: Open
   const feedback = feedbackPart(ctx, store);
   opened.push({ part: 'feedback', close: () => feedback.stop() });
   // The sent-message index is the forwarding part's journal, made after accounting (which forwarding reports to).
-  const sent = { lookup: (id: string) => forwarding.journal.lookup(id), normalise: normaliseMessageId };
+  const sent = {
+    lookup: (id: string) => forwarding.journal.lookup(id),
+    normalise: normaliseMessageId,
+    reconcile: (id: string, tenantId: number, rcpt: string) => void forwarding.journal.reconcile(id, tenantId, rcpt),
+  };
   const accounting = accountingPart(ctx, store, { notifier, feedback: feedback.sink, sent });
   opened.push({ part: 'accounting', close: () => accounting.stop() });
   const forwarding = await forwardingPart(ctx, store, quota, { accepted: accounting.accepted, refused: feedback.refused });

@@ -36,6 +36,11 @@ export interface AttributionSources {
   sent: SentLookup;
   /** The index's key for a `header_Message-Id` as logged. */
   normalise(messageId: string): string;
+  /**
+   * A record attributed to `tenantId` for this Message-ID and recipient proves
+   * PowerMTA had the message: hand-offs whose fate was unknown learn it (the journal).
+   */
+  reconcile?(normalisedMessageId: string, tenantId: number, rcpt: string): void;
 }
 
 export type AttributedBy = 'vmta' | 'message-id' | 'rep-source-ip' | 'dlv-source-ip';

@@ -178,6 +178,7 @@ export class PendingBatch {
     }
     this.outcome(rec.type, 'counted');
     const where = a.at;
+    if (rec.messageId !== '' && this.sources.reconcile) this.sources.reconcile(this.sources.normalise(rec.messageId), where.tenantId, a.rcpt);
     if (rec.kind === 'bounce' || rec.kind === 'complaint') this.feedbackLater(where.tenantId, rec, a.rcpt);
     let byDay = this.perIp.get(where.ipAddress);
     if (byDay === undefined) {

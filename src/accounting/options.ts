@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Db } from '../store/db.js';
 import type { Registry } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
-import { noSentIndex, type SentLookup } from './attribute.js';
+import { noSentIndex, type AttributionSources, type SentLookup } from './attribute.js';
 import { AccountingEffects, type FeedbackSink } from './effects.js';
 import { registryResolver } from './resolve.js';
 import { PIPE_FILE_PREFIX } from './pipe-spool.js';
@@ -25,7 +25,7 @@ export interface AccountingDeps {
    * normal form of a Message-ID it is keyed by; without it, records without a
    * VMTA are attributed by IP only.
    */
-  sent?: { lookup: SentLookup; normalise(raw: string): string };
+  sent?: { lookup: SentLookup; normalise(raw: string): string; reconcile?: AttributionSources['reconcile'] };
   feedback?: FeedbackSink;
   suppression?: SuppressionStore;
 }
@@ -33,7 +33,7 @@ export interface AccountingDeps {
 /** The one set of effects, for tailed records and those pushed to the JSON webhook alike. */
 export function createAccountingEffects(deps: AccountingDeps): AccountingEffects {
   return new AccountingEffects(deps.db, {
-    sources: { ...registryResolver(deps.registry), sent: deps.sent?.lookup ?? noSentIndex, normalise: deps.sent?.normalise ?? ((raw) => raw) },
+    sources: { ...registryResolver(deps.registry), sent: deps.sent?.lookup ?? noSentIndex, normalise: deps.sent?.normalise ?? ((raw) => raw), ...(deps.sent?.reconcile ? { reconcile: deps.sent.reconcile } : {}) },
     timeZone: deps.timeZone,
     ...(deps.feedback ? { feedback: deps.feedback } : {}),
     ...(deps.suppression ? { suppression: deps.suppression } : {}),

@@ -36,12 +36,16 @@ export interface DispatcherDeps {
   /** Checked again before each hand-off: an address may have bounced or complained while its mail waited. */
   suppression?: SuppressionCheck;
   jobFallback(tenant: TenantRecord): string;
+  /** Recipients of a spool entry that accounting showed PowerMTA took in a hand-off whose answer was lost (the journal). */
+  knownAccepted?(spoolId: string): string[];
 }
 
 export interface DispatcherOptions {
   intervalMs: number;
   concurrency: number;
   maxAgeMs: number;
+  /** How long a message of unknown fate waits for accounting before it is sent again. */
+  unknownFateHoldMs: number;
 }
 
 /**
@@ -122,7 +126,7 @@ export class Dispatcher {
         continue;
       }
       const tenantId = tenants[this.turn++ % tenants.length]!;
-      const entry = spool.queue(tenantId).find((e) => !this.inFlight.has(e));
+      const entry = await this.nextEntry(tenantId);
       const tenant = registry.tenant(tenantId);
       if (!entry || !tenant) {
         blocked.add(tenantId);
@@ -153,6 +157,45 @@ export class Dispatcher {
       workers.push(w);
     }
     await Promise.all(workers);
+  }
+
+  /** The oldest entry of the tenant that may go now (not in flight, not waiting for accounting). */
+  private async nextEntry(tenantId: number): Promise<SpoolEntry | undefined> {
+    for (const e of this.deps.spool.queue(tenantId)) {
+      if (this.inFlight.has(e)) continue;
+      if (e.meta.fateUnknownSince === undefined || (await this.settledByAccounting(e))) return e;
+    }
+    return undefined;
+  }
+
+  /**
+   * A message a crashed process handed to PowerMTA without hearing the answer.
+   * Recipients that accounting shows PowerMTA took are dropped (sending them
+   * again would be a duplicate; their units were counted at recovery). The rest
+   * waits `unknownFateHoldMs` for accounting, then goes again: a possible
+   * duplicate is better than losing mail MailWizz was told was queued.
+   * True when what is left may be sent now.
+   */
+  private async settledByAccounting(entry: SpoolEntry): Promise<boolean> {
+    const { spool, log } = this.deps;
+    const took = new Set(this.deps.knownAccepted?.(entry.meta.id) ?? []);
+    const left = entry.meta.rcptTo.filter((r) => !took.has(r.toLowerCase()));
+    if (left.length < entry.meta.rcptTo.length) {
+      log.warn('dispatch.already_accepted', { spoolId: entry.meta.id, messageId: entry.meta.messageId, by: 'accounting', rcpts: entry.meta.rcptTo.length - left.length, left: left.length });
+      this.deps.metrics?.spoolEvents.inc({ event: 'reconciled' });
+      if (left.length === 0) {
+        await spool.remove(entry);
+        return false;
+      }
+      entry.meta.rcptTo = left;
+      await spool.update(entry);
+    }
+    const since = Date.parse(entry.meta.fateUnknownSince!);
+    if (this.deps.clock.now().getTime() - since < this.opts.unknownFateHoldMs) return false;
+    log.warn('dispatch.fate_still_unknown', { spoolId: entry.meta.id, messageId: entry.meta.messageId, rcpts: left.length, note: 'sent again: not in accounting after the hold' });
+    delete entry.meta.fateUnknownSince;
+    await spool.update(entry);
+    return true;
   }
 
   private async reserveUpTo(tenant: TenantRecord, ip: string, n: number) {
@@ -285,14 +328,20 @@ export class Dispatcher {
  * already took (its 250 was journalled before the spool was updated) leave the
  * spool, so they are not sent twice.
  */
-export async function recoverHandoffs(settler: Settler, spool: Spool, log: Logger): Promise<void> {
+export async function recoverHandoffs(settler: Settler, spool: Spool, log: Logger, now: Date = new Date()): Promise<void> {
   const { rows, settle: markSettled } = await settler.recover();
   const byId = new Map<string, SpoolEntry>();
   for (const t of spool.tenants()) for (const e of spool.queue(t)) byId.set(e.meta.id, e);
   for (const row of rows) {
-    if (row.spoolId === null || row.accepted === null || row.accepted.length === 0) continue;
+    if (row.spoolId === null || (row.accepted !== null && row.accepted.length === 0)) continue;
     const entry = byId.get(row.spoolId);
     if (!entry) continue;
+    if (row.accepted === null) {
+      // PowerMTA may have it: hold it for accounting to tell (Dispatcher.settledByAccounting).
+      entry.meta.fateUnknownSince = now.toISOString();
+      await spool.update(entry);
+      continue;
+    }
     const took = new Set(row.accepted.map((a) => a.toLowerCase()));
     const left = entry.meta.rcptTo.filter((r) => !took.has(r.toLowerCase()));
     if (left.length === entry.meta.rcptTo.length) continue;

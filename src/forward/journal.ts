@@ -98,7 +98,16 @@ export class HandoffJournal {
     byMessage: Statement;
     unsettled: Statement;
     prune: Statement;
+    reconciled: Statement;
+    unknown: Statement;
+    bySpool: Statement;
   };
+  /**
+   * Hand-offs of unknown fate by Message-ID, with the recipients accounting has
+   * shown so far. In memory because every accounting record is checked against
+   * it: a miss (nearly every record) costs no query.
+   */
+  private readonly unknownFate = new Map<string, Array<{ id: number; tenantId: number; recipients: Set<string>; seen: Set<string> }>>();
   private pendingSettled: number[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly markSettled: (ids: number[]) => void;
@@ -123,7 +132,14 @@ export class HandoffJournal {
         'SELECT id, tenant_id, spool_id, message_id, grants, accepted FROM handoffs WHERE settled = 0 AND owner <> ? ORDER BY id',
       ),
       prune: db.prepare('DELETE FROM handoffs WHERE created_at < ? AND settled = 1'),
+      reconciled: db.prepare('UPDATE handoffs SET accepted = @accepted, fate = @fate WHERE id = @id'),
+      unknown: db.prepare("UPDATE handoffs SET fate = 'unknown' WHERE id = ? AND accepted IS NULL"),
+      bySpool: db.prepare('SELECT accepted FROM handoffs WHERE spool_id = ? AND fate IS NOT NULL AND accepted IS NOT NULL'),
     };
+    const rows = db
+      .prepare("SELECT id, tenant_id, message_id, recipients, accepted FROM handoffs WHERE fate = 'unknown' AND message_id IS NOT NULL")
+      .all() as Row[];
+    for (const r of rows) this.remember(r.id, r.tenant_id, r.message_id!, JSON.parse(r.recipients) as string[], r.accepted === null ? [] : (JSON.parse(r.accepted) as string[]));
     this.markSettled = db.transaction((ids: number[]) => {
       for (const id of ids) this.stmts.settled.run(id);
     });
@@ -199,6 +215,64 @@ export class HandoffJournal {
   /** Marks recovered rows settled at once. */
   settleNow(ids: readonly number[]): void {
     if (ids.length) this.markSettled([...ids]);
+  }
+
+  /**
+   * A hand-off a crashed process left without PowerMTA's answer: its units were
+   * counted as sent; from now on an accounting record for its Message-ID can
+   * show that PowerMTA had it (see reconcile).
+   */
+  fateUnknown(h: Pick<UnsettledHandoff, 'id' | 'tenantId' | 'messageId' | 'grants'>): void {
+    this.stmts.unknown.run(h.id);
+    if (h.messageId !== null) this.remember(h.id, h.tenantId, h.messageId, h.grants.map((g) => g.rcpt), []);
+  }
+
+  /**
+   * An accounting record for `rcpt` of this Message-ID, attributed to `tenantId`:
+   * PowerMTA took that recipient, so a hand-off of unknown fate that carried it
+   * is marked accepted by it (fate 'accounting' once every recipient is shown).
+   * Only the tenant the record is attributed to, and only a recipient the
+   * hand-off had: another tenant's message under a copied ID proves nothing
+   * about this one. Returns how many recipients were newly known.
+   */
+  reconcile(normalisedMessageId: string, tenantId: number, rcpt: string): number {
+    const open = this.unknownFate.get(normalisedMessageId);
+    const who = rcpt.trim().toLowerCase();
+    if (open === undefined || who === '') return 0;
+    let n = 0;
+    for (const h of open) {
+      if (h.tenantId !== tenantId || !h.recipients.has(who) || h.seen.has(who)) continue;
+      const seen = [...h.seen, who];
+      // Memory follows the store only once the row is written (a failed write is retried with the batch).
+      this.stmts.reconciled.run({ id: h.id, accepted: JSON.stringify(seen), fate: seen.length === h.recipients.size ? 'accounting' : 'unknown' });
+      h.seen.add(who);
+      n++;
+    }
+    const left = open.filter((h) => h.seen.size < h.recipients.size);
+    if (left.length) this.unknownFate.set(normalisedMessageId, left);
+    else this.unknownFate.delete(normalisedMessageId);
+    return n;
+  }
+
+  /** Recipients of this spool entry that PowerMTA is known (from accounting) to have taken in a hand-off whose answer was lost. */
+  knownAccepted(spoolId: string): string[] {
+    const out = new Set<string>();
+    for (const r of this.stmts.bySpool.all(spoolId) as Array<{ accepted: string }>) for (const a of JSON.parse(r.accepted) as string[]) out.add(a.toLowerCase());
+    return [...out];
+  }
+
+  /** Hand-offs still waiting for accounting to show their outcome. */
+  unknownCount(): number {
+    let n = 0;
+    for (const hs of this.unknownFate.values()) n += hs.length;
+    return n;
+  }
+
+  private remember(id: number, tenantId: number, messageId: string, recipients: string[], seen: string[]): void {
+    const key = normaliseMessageId(messageId);
+    const list = this.unknownFate.get(key) ?? [];
+    list.push({ id, tenantId, recipients: new Set(recipients.map((r) => r.toLowerCase())), seen: new Set(seen.map((r) => r.toLowerCase())) });
+    this.unknownFate.set(key, list);
   }
 
   /**

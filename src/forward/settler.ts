@@ -133,6 +133,11 @@ export class Settler {
         this.deps.log.error('journal.recover_failed', { handoff: row.id, error: err as Error });
       }
       if (row.accepted === null) {
+        try {
+          this.deps.journal.fateUnknown(row);
+        } catch (err) {
+          this.deps.log.error('journal.write_failed', { handoff: row.id, error: err as Error });
+        }
         this.deps.log.warn('journal.fate_unknown', { handoff: row.id, tenant: row.tenantId, messageId: row.messageId, spoolId: row.spoolId, units: 'counted as sent' });
       }
     }

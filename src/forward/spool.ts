@@ -19,6 +19,12 @@ export interface SpoolMeta {
   size: number;
   attempts: number;
   lastError: string | null;
+  /**
+   * Set when a crashed process handed this message to PowerMTA and never heard
+   * the answer (ISO time of the recovery): the dispatcher waits for accounting
+   * to show whether PowerMTA has it before it sends it again.
+   */
+  fateUnknownSince?: string;
 }
 
 export interface SpoolEntry {

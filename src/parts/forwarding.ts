@@ -67,7 +67,7 @@ export async function forwardingPart(
   const journal = new HandoffJournal(store.db, () => clock.now());
   const settler = new Settler({ ledger: quota.ledger, journal, health, log, metrics, accepted: hooks.accepted, refusedAfterAck: hooks.refused });
   // Before anything is sent: what a crashed process handed to PowerMTA counts, and is not sent twice.
-  await recoverHandoffs(settler, spool, log);
+  await recoverHandoffs(settler, spool, log, clock.now());
   const prune = () => {
     try {
       const n = journal.prune(ctx.cfg().accounting.indexDays);
@@ -80,7 +80,7 @@ export async function forwardingPart(
   const pruner = setInterval(prune, 86_400_000);
   pruner.unref();
   const dispatcher = new Dispatcher(
-    { spool, gate: quota.gate, forwarder, health, settler, registry, clock, log, metrics, suppression: store.suppression, jobFallback },
+    { spool, gate: quota.gate, forwarder, health, settler, registry, clock, log, metrics, suppression: store.suppression, jobFallback, knownAccepted: (id) => journal.knownAccepted(id) },
     dispatcherOptions(cfg),
   );
   metrics.gauge('pmta_agent_spool_messages', 'Messages waiting in the deferred spool per tenant', () =>
@@ -113,5 +113,5 @@ export async function forwardingPart(
 }
 
 function dispatcherOptions(cfg: Config): DispatcherOptions {
-  return { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000 };
+  return { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000, unknownFateHoldMs: cfg.spool.unknownFateHoldMs };
 }

@@ -219,6 +219,14 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX acct_pushed_at ON acct_pushed(at);
   `,
+  `
+  -- how a hand-off's outcome is known (forward/journal.ts): NULL from PowerMTA's answer,
+  -- 'unknown' when a crashed process never recorded it (its units counted as sent),
+  -- 'accounting' once PowerMTA's accounting showed the Message-ID (PowerMTA had it)
+  ALTER TABLE handoffs ADD COLUMN fate TEXT;
+  CREATE INDEX handoffs_fate ON handoffs(message_id) WHERE fate = 'unknown';
+  CREATE INDEX handoffs_spool ON handoffs(spool_id) WHERE spool_id IS NOT NULL;
+  `,
 ];
 
 export function openDb(file: string): Db {
