@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { normaliseMessageId } from '../../src/forward/journal.js';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { spawnDaemon, type ChildDaemon } from '../helpers/child.js';
 import { CHILD_API_TOKEN, childConfig, SOS_TENANT } from '../helpers/child-config.js';
@@ -163,6 +165,57 @@ describe('the warmup cap holds through faults (daemon as a process)', () => {
       await stop(d);
       await sim.close();
       await redis.stop();
+      cleanup();
+    }
+  });
+
+  it('SIGKILL after PowerMTA took a spooled message but before the agent heard its 250: its accounting record settles it, the spooled copy is not sent again, the unit stays counted', async () => {
+    const { dir, cleanup } = tmpDir();
+    let d: ChildDaemon | null = null;
+    let killOnReceive = false;
+    // The simulator logs sim.received just before it writes its 250: a kill from here lands before the agent reads the reply.
+    const sim = await startSimulator({
+      port: 0,
+      acctDir: path.join(dir, 'acct'),
+      log: (line) => {
+        if (killOnReceive && line.includes('"sim.received"')) {
+          killOnReceive = false;
+          d!.proc.kill('SIGKILL');
+        }
+      },
+    });
+    const stateDir = path.join(dir, 'state');
+    // A long hold: a copy sent again here could only come from a failed reconciliation.
+    const cfg = capConfig(stateDir, sim.port, 10, 60_000, { spool: { unknownFateHoldMs: 600_000 } });
+    d = await spawnDaemon(path.join(dir, 'c.json'), cfg);
+    try {
+      await sim.stop();
+      const m = campaignMessage({ to: 'lost-reply@example.net' });
+      const r = await send(d.port, { to: 'lost-reply@example.net', raw: m.raw });
+      assert.ok(r.ok && /Queued/.test(r.response), JSON.stringify(r));
+      killOnReceive = true;
+      await sim.start();
+      assert.equal(await d.exited, 'SIGKILL');
+      assert.equal(sim.received.filter((x) => x.messageId === m.messageId).length, 1, 'PowerMTA has it once');
+      assert.deepEqual(spooledIds(stateDir), [m.messageId], 'the agent never heard the 250: its copy is still spooled');
+      d = await spawnDaemon(path.join(dir, 'c.json'), cfg);
+      await waitFor(() => spooledIds(stateDir).length === 0, 15_000, 'the spooled copy dropped once accounting shows the d record');
+      // Another dispatch pass or two, had the copy been kept.
+      await new Promise((res) => setTimeout(res, 500));
+      assert.equal(sim.received.filter((x) => x.messageId === m.messageId).length, 1, 'no duplicate');
+      assert.equal((await quota(d)).sent_today, 1, 'the unit of the lost answer stays counted, once');
+      await stop(d);
+      const db = new Database(path.join(stateDir, 'pmta-agent.db'), { readonly: true });
+      try {
+        const rows = db.prepare('SELECT fate, accepted FROM handoffs WHERE message_id = ?').all(normaliseMessageId(m.messageId)) as Array<{ fate: string; accepted: string }>;
+        // Tries while PowerMTA was down were answered with nothing taken (accepted []).
+        assert.deepEqual(rows.filter((x) => x.accepted !== '[]'), [{ fate: 'accounting', accepted: '["lost-reply@example.net"]' }], 'the journal shows the known outcome');
+      } finally {
+        db.close();
+      }
+    } finally {
+      d.proc.kill('SIGKILL');
+      await sim.close();
       cleanup();
     }
   });

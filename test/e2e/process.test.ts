@@ -10,7 +10,8 @@ import { childConfig } from '../helpers/child-config.js';
 import { campaignMessage, send, tmpDir, waitFor } from '../helpers/env.js';
 
 function processConfig(stateDir: string, pmtaPort: number, extra: { concurrency?: number } = {}) {
-  return childConfig(stateDir, pmtaPort, { patch: { spool: { concurrency: extra.concurrency ?? 4 } } });
+  // Mail whose hand-off a kill cut short waits for accounting 2 s, not 15 min, before it goes again.
+  return childConfig(stateDir, pmtaPort, { patch: { spool: { concurrency: extra.concurrency ?? 4, unknownFateHoldMs: 2_000 } } });
 }
 
 describe('the daemon as a process', () => {
