@@ -2,7 +2,8 @@
 // its own process: a session kept alive past its reservation's TTL, SIGKILL
 // between PowerMTA's 250 and the commit, Redis hanging at the commit.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -37,15 +38,33 @@ async function quota(d: ChildDaemon): Promise<{ sent_today: number; reserved: nu
   return ((await res.json()) as { ips: Array<{ sent_today: number; reserved: number }> }).ips[0]!;
 }
 
-/** Message-IDs waiting in a stopped daemon's spool. */
-function spooledIds(stateDir: string): string[] {
-  const root = path.join(stateDir, 'spool');
+/** Message-IDs waiting in a stopped daemon's spool (`sub` '' when the spool is not under the state dir). */
+function spooledIds(stateDir: string, sub = 'spool'): string[] {
+  const root = path.join(stateDir, sub);
   const out: string[] = [];
   for (const d of readdirSync(root)) {
     if (d === 'tmp') continue;
     for (const f of readdirSync(path.join(root, d))) if (f.endsWith('.json')) out.push(JSON.parse(readFileSync(path.join(root, d, f), 'utf8')).messageId);
   }
   return out;
+}
+
+/** Root may mount a small tmpfs: a real full file system rather than a simulated error. */
+function canMount(): boolean {
+  return process.platform === 'linux' && process.getuid?.() === 0;
+}
+
+/** Writes until the file system says ENOSPC. */
+function fillUp(file: string): void {
+  const chunk = Buffer.alloc(64 * 1024);
+  const fd = openSync(file, 'w');
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function stop(d: ChildDaemon): Promise<void> {
@@ -216,6 +235,59 @@ describe('the warmup cap holds through faults (daemon as a process)', () => {
     } finally {
       d.proc.kill('SIGKILL');
       await sim.close();
+      cleanup();
+    }
+  });
+
+  it('SQLITE_FULL on a real full file system while PowerMTA answers: no commit is lost, nothing acknowledged is lost, the cap holds', { skip: canMount() ? false : 'needs root to mount a small tmpfs' }, async () => {
+    const { dir, cleanup } = tmpDir();
+    const fsDir = path.join(dir, 'small');
+    mkdirSync(fsDir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', fsDir]);
+    const cap = 12;
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
+    const stateDir = path.join(fsDir, 'state');
+    // The SQLite store on the small file system; the spool on another, so mail can still be acknowledged.
+    const cfg = capConfig(stateDir, sim.port, cap, 60_000, { spool: { dir: path.join(dir, 'spool') } });
+    const acked: string[] = [];
+    const sendOne = async (to: string) => {
+      const m = campaignMessage({ to });
+      const r = await send(d.port, { to, raw: m.raw });
+      if (r.ok) acked.push(m.messageId);
+      return r;
+    };
+    let d = await spawnDaemon(path.join(dir, 'c.json'), cfg);
+    const filler = path.join(fsDir, 'filler');
+    try {
+      assert.ok((await sendOne('first@example.net')).ok);
+      sim.configure({ slowMs: 1500 });
+      const inFlight = Array.from({ length: 4 }, (_, i) => sendOne(`full${i}@example.net`));
+      await waitFor(async () => (await quota(d)).reserved >= 4, 10_000, 'four hand-offs under way');
+      fillUp(filler);
+      for (const r of await Promise.all(inFlight)) assert.ok(r.ok, JSON.stringify(r));
+      const full = d.lines.filter((l) => l.event === 'ledger.commit_failed' && JSON.stringify(l).includes('SQLITE_FULL'));
+      assert.ok(full.length > 0, 'the commits after PowerMTA\'s 250 met SQLITE_FULL');
+      // While the disk stays full nothing can be reserved: new mail waits in the spool.
+      const meanwhile = await sendOne('meanwhile@example.net');
+      assert.ok(meanwhile.ok, JSON.stringify(meanwhile));
+      sim.configure({ slowMs: 0 });
+      rmSync(filler);
+      await waitFor(async () => (await quota(d)).sent_today >= rcptsReceived(sim), 20_000, 'the failed commits retried');
+      for (let i = 0; i < cap + 6; i++) await sendOne(`after${i}@example.net`);
+      await waitFor(async () => (await quota(d)).sent_today >= cap, 20_000, 'cap used');
+      await new Promise((r) => setTimeout(r, 500));
+      const received = rcptsReceived(sim);
+      assert.ok(received <= cap, `${received} recipients reached PowerMTA against a cap of ${cap}`);
+      assert.ok((await quota(d)).sent_today >= received, 'every recipient PowerMTA took is counted');
+      await stop(d);
+      const arrived = new Set(sim.received.map((m) => m.messageId));
+      const waiting = new Set(spooledIds(path.join(dir, 'spool'), ''));
+      assert.deepEqual(acked.filter((id) => !arrived.has(id) && !waiting.has(id)), [], 'every acknowledged message reached PowerMTA or waits in the spool');
+    } finally {
+      d.proc.kill('SIGKILL');
+      await d.exited;
+      await sim.close();
+      execFileSync('umount', [fsDir]);
       cleanup();
     }
   });
