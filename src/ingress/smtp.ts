@@ -110,6 +110,11 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
     ...(tls ?? {}),
     // STARTTLS only with real certificates: Symfony's mailer upgrades whenever it is offered.
     disabledCommands: tls ? [] : ['STARTTLS'],
+    // Not offered, though pipelined commands are still read in order: SwiftMailer 6.3 pipelines MAIL and
+    // RCPT when offered, and after a refused MAIL FROM it leaves their replies unread, so the next
+    // message on the connection reads stale replies and fails and the one after stalls in DATA until
+    // MailWizz's timeout (test/e2e/php-mailers.test.ts). On loopback the round trips cost nothing.
+    hidePIPELINING: true,
     authMethods: ['PLAIN', 'LOGIN'],
     // AUTH is required, but checked at MAIL FROM so the reply is the contract's 530 5.7.0.
     authOptional: true,

@@ -10,18 +10,19 @@ describe("SMTP protocol as MailWizz's mailers use it", () => {
   });
   after(() => h.close());
 
-  it('offers AUTH PLAIN LOGIN, SIZE, 8BITMIME and PIPELINING, and no STARTTLS without certificates', async () => {
+  it('offers AUTH PLAIN LOGIN, SIZE and 8BITMIME, and neither PIPELINING nor STARTTLS without certificates', async () => {
     const c = await rawSmtp(h.port);
     const ehlo = await c.cmd('EHLO mailwizz.local');
     c.close();
     assert.match(ehlo, /AUTH PLAIN LOGIN/);
     assert.match(ehlo, /SIZE \d+/);
     assert.match(ehlo, /8BITMIME/);
-    assert.match(ehlo, /PIPELINING/);
+    // SwiftMailer mishandles a refused MAIL FROM when it pipelines (see src/ingress/smtp.ts).
+    assert.doesNotMatch(ehlo, /PIPELINING/);
     assert.doesNotMatch(ehlo, /STARTTLS/);
   });
 
-  it('takes MAIL, RCPT and DATA pipelined in one write (SwiftMailer does this)', async () => {
+  it('still takes MAIL, RCPT and DATA pipelined in one write (swaks --pipeline, clients that pipeline anyway)', async () => {
     const c = await rawSmtp(h.port);
     await c.cmd('EHLO mailwizz.local');
     assert.match(await c.cmd(`AUTH PLAIN ${Buffer.from(`\0${SOS.username}\0${SOS.password}`).toString('base64')}`), /^235 /);
