@@ -44,6 +44,9 @@ export interface TailerEvents {
 /** A checkpoint row of a file that is gone is forgotten once it is this old. */
 const PRUNE_AFTER_MS = 24 * 3600_000;
 
+/** chokidar emits at most one change per file in this window and drops the rest. */
+const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
+
 export class AccountingTailer extends EventEmitter<TailerEvents> {
   private readonly dir: string;
   private readonly matches: (name: string) => boolean;
@@ -52,6 +55,8 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
   private readonly clock: Clock;
   private watcher: FSWatcher | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
+  /** One pending second look per file, after chokidar's change throttle. */
+  private readonly trailing = new Map<string, NodeJS.Timeout>();
   private readonly dirty = new Set<string>();
   private loop: Promise<void> | null = null;
   private stopping = false;
@@ -98,7 +103,18 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
     });
     const onFile = (path: string): void => {
       const name = basename(path);
-      if (this.matches(name)) this.mark(name);
+      if (!this.matches(name)) return;
+      this.mark(name);
+      // chokidar drops a change that follows another on the same file within
+      // 50 ms (no trailing event): look once more after that window, or the
+      // rest of a burst would wait for the next write or the slow rescan.
+      if (this.trailing.has(name)) return;
+      const t = setTimeout(() => {
+        this.trailing.delete(name);
+        this.mark(name);
+      }, CHOKIDAR_CHANGE_THROTTLE_MS + 10);
+      t.unref();
+      this.trailing.set(name, t);
     };
     watcher.on('add', onFile);
     watcher.on('change', onFile);
@@ -120,6 +136,8 @@ export class AccountingTailer extends EventEmitter<TailerEvents> {
     this.stopping = true;
     if (this.rescanTimer) clearInterval(this.rescanTimer);
     this.rescanTimer = null;
+    for (const t of this.trailing.values()) clearTimeout(t);
+    this.trailing.clear();
     const w = this.watcher;
     this.watcher = null;
     await w?.close();
