@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import type { Config } from '../../src/config/schema.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -74,26 +74,39 @@ const sum = (x: DayStats, y: DayStats): DayStats => ({
 });
 
 describe('warmup shared by two agents through a real redis-server', () => {
-  let redis: RedisServer;
   let sim: Simulator;
   let dirs: { dir: string; cleanup(): void };
-  const agents: Agent[] = [];
+  // Each test has a redis-server and agents of its own, so none reads what another left behind.
+  let tests = 0;
+  let running: { redis: RedisServer; agents: Agent[] } | null = null;
+  async function fresh(): Promise<{ redis: RedisServer; a: Agent; b: Agent; root: string }> {
+    const root = path.join(dirs.dir, `t${++tests}`);
+    const redis = await startRedisServer();
+    running = { redis, agents: [] };
+    const a = await startAgent('a', root, sim.port, redis.url);
+    running.agents.push(a);
+    const b = await startAgent('b', root, sim.port, redis.url);
+    running.agents.push(b);
+    return { redis, a, b, root };
+  }
   before(async () => {
     dirs = tmpDir();
-    redis = await startRedisServer();
     sim = await startSimulator({ port: 0, acctDir: path.join(dirs.dir, 'acct'), keepMessages: false });
   });
+  afterEach(async () => {
+    const r = running;
+    running = null;
+    if (r === null) return;
+    for (const a of r.agents) await a.daemon.stop();
+    await r.redis.stop();
+  });
   after(async () => {
-    for (const a of agents) await a.daemon.stop();
     await sim.close();
-    await redis.stop();
     dirs.cleanup();
   });
 
   it('two agents report the same cap for the same IP every day of a two-week warmup, judged on both agents’ counts', async () => {
-    const a = await startAgent('a', dirs.dir, sim.port, redis.url);
-    const b = await startAgent('b', dirs.dir, sim.port, redis.url);
-    agents.push(a, b);
+    const { a, b } = await fresh();
     // Each agent sees half of the IP's mail. Day 3: 15 + 15, each under minVolume alone (a hold on
     // its own), 30 together (an advance). Day 8: b alone is over the regress threshold (5 of 40),
     // together it is a hold (5 of 80).
@@ -140,7 +153,7 @@ describe('warmup shared by two agents through a real redis-server', () => {
   });
 
   it('an operator override on one agent is applied by the other', async () => {
-    const [a, b] = agents as [Agent, Agent];
+    const { a, b } = await fresh();
     const r = await api(a, `/api/v2/ips/${IP}/warmup`, { method: 'POST', json: { day: 20 } });
     assert.equal(r.warmup_day, 20);
     await waitFor(async () => (await ipView(b)).warmup_day === 20, 10_000, 'override seen by b');
@@ -149,10 +162,11 @@ describe('warmup shared by two agents through a real redis-server', () => {
   });
 
   it('an agent started after a pause applies it, and a health-guard pause is not lifted by a resume from another agent', async () => {
-    const [a, b] = agents as [Agent, Agent];
+    const { redis, a, b, root } = await fresh();
+    assert.equal((await api(a, `/api/v2/ips/${IP}/warmup`, { method: 'POST', json: { day: 20 } })).warmup_day, 20);
     await api(a, '/api/v2/ips/45.123.10.2/pause', { method: 'POST', json: { reason: 'checking a blocklist' } });
-    const c = await startAgent('c', dirs.dir, sim.port, redis.url, new ManualClock(a.clock.now()));
-    agents.push(c);
+    const c = await startAgent('c', root, sim.port, redis.url, new ManualClock(a.clock.now()));
+    running!.agents.push(c);
     await waitFor(async () => (await ipView(c, '45.123.10.2')).status === 'paused', 10_000, 'pause applied by the agent started after it');
     assert.equal((await ipView(c)).warmup_day, 20, 'and the shared warmup position too');
 
@@ -165,7 +179,7 @@ describe('warmup shared by two agents through a real redis-server', () => {
   });
 
   it('Redis without persistence is reported at start; while it is down quota reads are stale-flagged and /healthz says so', async () => {
-    const [a, b] = agents as [Agent, Agent];
+    const { redis, a, b } = await fresh();
     assert.ok(a.logs.some((l) => l.event === 'redis.no_persistence' && l.level === 'error'), 'warned loudly at start');
     const before = await api(a, '/api/v2/quotas/sos-expat');
     assert.equal(before.stale, false);
