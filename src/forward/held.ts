@@ -59,8 +59,13 @@ export class HoldingSink {
   /** Gives up: nothing of the message is kept. */
   async discard(): Promise<void> {
     this.chunks = [];
-    if (this.out === null) return;
-    this.out.destroy();
+    const out = this.out;
+    if (out === null) return;
+    // The file is opened asynchronously: removing it before the stream has
+    // closed left it to be created (and written) after the removal.
+    out.destroy();
+    // Only 'close': a write cut short by the destroy errors, and that is not news.
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     await fsp.rm(this.file, { force: true });
   }
 }
