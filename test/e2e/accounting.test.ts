@@ -30,7 +30,7 @@ function startTailingHarness(webhookUrl: string): Promise<Harness> {
     patch: {
       alerts: { webhookUrl, telegram: null },
       health: { maxHardBounceRate: 0.2, maxComplaintRate: 0.5, windowDays: 1, minSample: 10 },
-      accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50 },
+      accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50, rescanIntervalMs: 1000 },
     },
   });
 }
@@ -202,7 +202,7 @@ describe('feedback to MailWizz through the running daemon', () => {
       sosIps: [{ address: '45.123.10.1', state: 'active' }],
       sosTenant: { mailwizz: { url } },
       sim: { bounceDomains: ['gone.example'], complainAddresses: ['angry@example.net'] },
-      patch: { accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50 }, feedback: { intervalMs: 100 } },
+      patch: { accounting: { mode: 'tail', usePolling: true, pollIntervalMs: 50, rescanIntervalMs: 1000 }, feedback: { intervalMs: 100 } },
     });
     try {
       const bounce = campaignMessage({ to: 'x@gone.example' });
