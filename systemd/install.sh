@@ -65,6 +65,12 @@ install -d -m 0700 "${SERVICE[@]}" "$ROOT/var/lib/pmta-agent"
 install -d -m 0755 "${SERVICE[@]}" "$ROOT/etc/pmta/pmta-agent"
 install -d -m 0700 "${SERVICE[@]}" "$ROOT/etc/pmta/pmta-agent/dkim"
 install -d -m 0750 "${SERVICE_GROUP[@]}" "$ROOT/etc/pmta-agent"
+# PowerMTA writes the agent's accounting file here (its own <acct-file>, apart from the
+# vendor's /var/log/pmta/acct.csv, so no record is read twice); the service only reads it.
+# PowerMTA's package runs it as the user pmta where that user exists.
+ACCT_OWNER=()
+if [ ${#SERVICE_GROUP[@]} -gt 0 ] && id pmta >/dev/null 2>&1; then ACCT_OWNER=(-o pmta); fi
+install -d -m 0750 "${ACCT_OWNER[@]}" "${SERVICE_GROUP[@]}" "$ROOT/var/log/pmta/pmta-agent"
 
 # A first production config: the example's settings with production paths, a fresh
 # API token, PowerMTA reloaded through the root-owned check, and no tenants (the
@@ -81,7 +87,7 @@ Object.assign(c.pmta, {
   port: 25,
   configPath: '/etc/pmta/pmta-agent/pmta-agent.conf',
   reloadCommand: 'systemctl start pmta-agent-reload-pmta.service',
-  accountingDir: '/var/log/pmta',
+  accountingDir: '/var/log/pmta/pmta-agent',
   dkimDir: '/etc/pmta/pmta-agent/dkim',
 });
 fs.writeFileSync(dst, JSON.stringify(c, null, 2) + '\n', { mode: 0o640 });

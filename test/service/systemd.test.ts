@@ -88,6 +88,9 @@ describe('the systemd service', () => {
       assert.match(cfg.api.tokens[0].token, /^pmta_[A-Za-z0-9_-]{43}$/);
       assert.equal(statSync(path.join(dir, 'etc/pmta/pmta-agent/dkim')).mode & 0o777, 0o700);
       assert.equal(statSync(path.join(dir, 'var/lib/pmta-agent')).mode & 0o777, 0o700);
+      // The agent tails its own accounting directory, never the vendor's default acct.csv beside it.
+      assert.equal(cfg.pmta.accountingDir, '/var/log/pmta/pmta-agent');
+      assert.equal(statSync(path.join(dir, 'var/log/pmta/pmta-agent')).mode & 0o777, 0o750);
       // A second run keeps the operator's config.
       writeFileSync(configFile, JSON.stringify({ ...cfg, log: { level: 'debug' } }));
       execFileSync('bash', [path.join(repo, 'systemd', 'install.sh'), '--root', dir]);
