@@ -305,13 +305,16 @@ export class TenantAdmin {
 
   updateIp(actor: string, address: string, input: { hostname?: string | undefined; warmupStart?: string | undefined }): void {
     this.ipRow(address);
-    this.db.transaction(() => {
-      if (input.hostname !== undefined) this.db.prepare('UPDATE ips SET hostname = ?, updated_at = ? WHERE address = ?').run(input.hostname, this.now(), address);
-      if (input.warmupStart !== undefined)
-        this.db.prepare('UPDATE ips SET warmup_start = ?, updated_at = ? WHERE address = ?').run(input.warmupStart, this.now(), address);
-      this.audit(actor, 'ip.update', `ip:${address}`, input);
-    })();
-    this.changed('ip');
+    if (input.hostname !== undefined) {
+      // Not a state change: updated_at (the change time shared states are ordered by) stays.
+      this.db.transaction(() => {
+        this.db.prepare('UPDATE ips SET hostname = ? WHERE address = ?').run(input.hostname, address);
+        this.audit(actor, 'ip.update', `ip:${address}`, { hostname: input.hostname });
+      })();
+      this.changed('ip');
+    }
+    // A warmup start is a warmup override, audited and shared like one.
+    if (input.warmupStart !== undefined) this.setWarmup(actor, address, { warmupStart: input.warmupStart });
   }
 
   /** pause / resume / retire. Resuming returns a paused IP to warming or active by its warmup. */

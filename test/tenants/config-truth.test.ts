@@ -11,7 +11,10 @@ import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { ipTransition } from '../../src/tenants/transitions.js';
 import { ManualClock } from '../../src/types.js';
 import { rawSmtp } from '../helpers/raw-smtp.js';
-import { API_TOKEN, SOS, send, testConfig, tmpDir } from '../helpers/env.js';
+import { writeFileSync } from 'node:fs';
+import { spawnDaemon } from '../helpers/child.js';
+import { CHILD_API_TOKEN, childConfig, SOS_TENANT } from '../helpers/child-config.js';
+import { API_TOKEN, SOS, send, testConfig, tmpDir, waitFor } from '../helpers/env.js';
 
 const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../config/pmta-agent.example.json');
 const IP = '45.123.10.1';
@@ -234,6 +237,38 @@ describe('the config file vs the stored state', () => {
     assert.equal((await agent.cap()).status, 'paused');
     assert.equal((await agent.api(`/api/v2/ips/${IP}/resume`, { method: 'POST', json: { reason: 'checked the list' } })).status, 200);
     assert.equal((await agent.cap()).status, 'warming');
+  });
+});
+
+describe('the daemon process on SIGHUP', () => {
+  it('a user removed from the file gets 535 after SIGHUP; a password reset through the API survives SIGHUP', async () => {
+    const { dir, cleanup } = tmpDir();
+    const sim = await startSimulator({ port: 0, acctDir: path.join(dir, 'acct') });
+    const file = path.join(dir, 'config.json');
+    const tenant = (users: unknown[]) => ({ ...SOS_TENANT, users });
+    const both = [{ username: 'sos-expat', password: 'secret-sos-1' }, SECOND];
+    const daemon = await spawnDaemon(file, childConfig(path.join(dir, 'state'), sim.port, { tenants: [tenant(both)] }));
+    try {
+      const reset = await fetch(`${daemon.apiUrl}/api/v2/tenants/sos-expat/users`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${CHILD_API_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'sos-expat', password: 'reset-by-api-1' }),
+      });
+      assert.equal(reset.status, 200);
+      assert.ok((await send(daemon.port, { user: SECOND.username, pass: SECOND.password })).ok);
+
+      writeFileSync(file, JSON.stringify(childConfig(path.join(dir, 'state'), sim.port, { tenants: [tenant([both[0]])] })));
+      daemon.proc.kill('SIGHUP');
+      await waitFor(() => daemon.lines.some((l) => l.event === 'config.reloaded'), 10_000, 'reload');
+      assert.equal(((await send(daemon.port, { user: SECOND.username, pass: SECOND.password })) as { code?: number }).code, 535);
+      assert.ok((await send(daemon.port, { user: 'sos-expat', pass: 'reset-by-api-1' })).ok, 'the API password stands');
+      assert.equal(((await send(daemon.port, { user: 'sos-expat', pass: 'secret-sos-1' })) as { code?: number }).code, 535);
+    } finally {
+      daemon.proc.kill('SIGTERM');
+      await daemon.exited;
+      await sim.close();
+      cleanup();
+    }
   });
 });
 
