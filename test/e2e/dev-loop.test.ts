@@ -64,9 +64,16 @@ describe('npm start: the agent and the built-in PowerMTA simulator, from a check
     await waitFor(() => out.includes('dev.simulator_started'), 20_000, `the daemon to start: ${out}`);
   });
 
+  // Stopping ends the daemon every test shares, so it is checked last whatever order the tests run in.
   after(async () => {
-    if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      daemon.kill('SIGTERM');
+      assert.equal(await exited, 0, 'stops cleanly on SIGTERM, simulator included');
+      assert.match(out, /"event":"daemon\.stopped"/);
+    } finally {
+      if (daemon.exitCode === null) daemon.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const api = async (p: string) => (await fetch(`${apiUrl}${p}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<any>;
@@ -105,9 +112,4 @@ describe('npm start: the agent and the built-in PowerMTA simulator, from a check
     assert.match(run.stderr, /dev\.simulator/);
   });
 
-  it('stops cleanly on SIGTERM, simulator included', async () => {
-    daemon.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    assert.match(out, /"event":"daemon\.stopped"/);
-  });
 });

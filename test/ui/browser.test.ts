@@ -36,7 +36,19 @@ describe('/ui in a real browser (headless Chromium)', () => {
     await h?.close();
   });
 
+  // Each test starts signed out at a desktop width, so the tests hold in any order.
+  async function signIn(token: string): Promise<void> {
+    await context.clearCookies();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${h.apiUrl}/ui`);
+    await page.fill('#token', token);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('table.ips');
+  }
+
   it('signs in with a token, shows the IP table and the charts, and nothing breaks the CSP', async () => {
+    await context.clearCookies();
+    await page.setViewportSize({ width: 1280, height: 900 });
     const violations: string[] = [];
     page.on('console', (m) => {
       if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
@@ -61,7 +73,8 @@ describe('/ui in a real browser (headless Chromium)', () => {
     assert.deepEqual(violations, []);
   });
 
-  it('pauses an IP with a reason: paused in the page and in the API; a screenshot is saved', async () => {
+  it('pauses an IP with a reason: paused in the page and in the API; a screenshot is saved; resumed the same way', async () => {
+    await signIn(OPS_BOT_TOKEN);
     const row = page.locator('tr[data-ip="45.123.10.1"]');
     await row.locator('input[name=reason]').fill('complaints from a seed list');
     await row.locator('button[value=pause]').click();
@@ -73,9 +86,15 @@ describe('/ui in a real browser (headless Chromium)', () => {
     const shot = path.join(h.dir, 'ui.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(statSync(shot).size > 10_000);
+    await row.locator('input[name=reason]').fill('seed list cleaned');
+    await row.locator('button[value=resume]').click();
+    await page.waitForSelector('tr[data-ip="45.123.10.1"] td.state:not(.paused)');
+    const after = await h.api('/api/v2/quotas/sos-expat');
+    assert.notEqual(after.body.ips.find((i: { ip_address: string }) => i.ip_address === '45.123.10.1').status, 'paused');
   });
 
   it("at a phone's width the body does not overflow sideways (wide tables scroll in their own box)", async () => {
+    await signIn(OPS_BOT_TOKEN);
     await page.setViewportSize({ width: 375, height: 740 });
     await page.reload();
     await page.waitForSelector('table.ips');
@@ -85,6 +104,7 @@ describe('/ui in a real browser (headless Chromium)', () => {
   });
 
   it('a read token sees the page without pause or resume buttons', async () => {
+    await signIn(OPS_BOT_TOKEN);
     await page.click('header button[type=submit]');
     await page.waitForSelector('#token');
     await page.fill('#token', READ_TOKEN);
