@@ -3,7 +3,8 @@
 // between PowerMTA's 250 and the commit, Redis hanging at the commit.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -51,7 +52,18 @@ function spooledIds(stateDir: string, sub = 'spool'): string[] {
 
 /** Root may mount a small tmpfs: a real full file system rather than a simulated error. */
 function canMount(): boolean {
-  return process.platform === 'linux' && process.getuid?.() === 0;
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+  // Root in a container may still lack the right to mount: try once rather than fail the suite.
+  const probe = mkdtempSync(path.join(os.tmpdir(), 'pmta-agent-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
 }
 
 /** Writes until the file system says ENOSPC. */
