@@ -44,7 +44,17 @@ export const runStatus = command('Usage: pmta-agent status [--json] [--config FI
     `reservations    ${s.reservations_in_flight} in flight`,
     `tenants / IPs   ${s.tenants} / ${s.ips}`,
   ];
-  return { json: s, text: lines.join('\n') + '\n' };
+  // Today's outcome per tenant, from the accounting stats: what an operator checks first after a send.
+  const today: Record<string, unknown> = {};
+  const { tenants } = (await api.get('/api/v2/tenants')) as { tenants: { slug: string }[] };
+  for (const { slug } of tenants) {
+    const t = (await api.get(`/api/v2/stats/${encodeURIComponent(slug)}/overview`)).totals;
+    today[slug] = t;
+    lines.push(
+      `today ${slug.padEnd(10)}accepted ${t.accepted}, delivered ${t.delivered}, bounced ${t.bouncedHard + t.bouncedSoft + t.bouncedOther} (hard ${t.bouncedHard}), deferred ${t.deferred}, complaints ${t.complaints}`,
+    );
+  }
+  return { json: { ...s, today }, text: lines.join('\n') + '\n' };
 });
 
 export const runQuota = command('Usage: pmta-agent quota <tenant> [--json]\n', {}, async (api, [tenant]) => {

@@ -98,6 +98,9 @@ describe('npm start: the agent and the built-in PowerMTA simulator, from a check
     const status = await cli(dir, ['status']);
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, /powermta\s+127\.0\.0\.1:\d+ reachable \(220 /);
+    // The README one-liner's message (the first test) or one sent here: delivered shows in status too.
+    assert.match((await send('status-check@example.net')).response, /^250 2\.0\.0 Ok/);
+    await waitFor(async () => /today sos-expat\s+accepted \d+, delivered [1-9]/.test((await cli(dir, ['status'])).stdout), 15_000, 'a delivery in pmta-agent status');
     const quota = await cli(dir, ['quota', 'sos-expat', '--json']);
     assert.equal(quota.status, 0, quota.stderr);
     assert.equal(JSON.parse(quota.stdout).tenant, 'sos-expat');
