@@ -163,7 +163,9 @@ export class Proc {
 function spawnCli(args: string[]): ChildProcess {
   // process.execPath, not a shell: the pid we hold is the node process itself,
   // which is what /proc/PID/status must describe and what SIGTERM must reach.
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": profile the children under the bench's load.
+  const nodeArgs = process.env.BENCH_AGENT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  return spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export interface SimProc extends Proc {

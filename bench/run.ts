@@ -26,16 +26,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { newApiToken } from '../src/auth/tokens.js';
-import type { ConfigInput } from '../src/config/schema.js';
-import { messageFactory, MESSAGE_BYTES, runLoad, type LoadResult, type MessageFactory } from './load.js';
-import { findSmtpSink, freePort, startAgent, startSim, startSink, stopAll, type AgentProc, type Proc } from './procs.js';
+import { MESSAGE_BYTES, runLoad, type LoadResult, type MessageFactory } from './load.js';
+import { findSmtpSink, startSim, startSink, stopAll, type AgentProc, type Proc } from './procs.js';
+import { agentMessage, CONCURRENCY, directMessage, FROM, startAgentIn, TENANT } from './relay-setup.js';
 
-const CONCURRENCY = 20;
 const RUNS_EACH = 3;
-const TENANT = { slug: 'bench', user: 'bench', pass: 'bench-password', domain: 'bench.example' };
-const IPS = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'];
-const FROM = `news@${TENANT.domain}`;
 const RESULTS_FILE = fileURLToPath(new URL('../bench-results.json', import.meta.url)); // dist/bench-results.json
 
 const quick = process.argv.includes('--quick');
@@ -78,57 +73,6 @@ interface Row {
   backendReceived: number;
   /** CPU seconds each process used during the run (null: not measurable here, or no agent in the path). */
   cpu: { load: number; backend: number | null; agent: number | null };
-}
-
-const vmtaOf = (n: number) => `${TENANT.slug}-${IPS[n % IPS.length]!.replace(/\./g, '-')}`;
-
-// Direct sends carry what the agent would stamp (X-Virtual-MTA, which the
-// simulator requires, and X-Job), so both paths deliver the same bytes.
-const directMessage = messageFactory({
-  domain: TENANT.domain,
-  extraHeaders: (n) => [`X-Virtual-MTA: ${vmtaOf(n)}`, `X-Job: cmp${n % 7}`],
-});
-// What MailWizz sends to the agent: no routing headers.
-const agentMessage = messageFactory({ domain: TENANT.domain });
-
-function agentConfig(stateDir: string, smtpPort: number, pmtaPort: number, ipState: 'active' | 'paused'): ConfigInput {
-  return {
-    smtp: { host: '127.0.0.1', port: smtpPort },
-    // A fresh token: the daemon refuses to start without one.
-    api: { port: 0, token: newApiToken() },
-    accounting: { mode: 'off' },
-    // smtp-sink stands in for PowerMTA as well as the simulator does: the agent
-    // needs only EHLO, MAIL, RCPT, DATA and a 250; it is not told about X-Virtual-MTA.
-    pmta: { host: '127.0.0.1', port: pmtaPort, maxConnections: CONCURRENCY, autoApply: false },
-    store: { stateDir },
-    // The spool agent's IPs are paused, so its dispatcher has nothing to do; a
-    // long interval keeps it from even looking during the run.
-    spool: ipState === 'paused' ? { dispatchIntervalMs: 3_600_000 } : {},
-    // Far above what the bench sends, so the fast path never runs out of quota.
-    warmup: { timezone: 'UTC', activeDailyCap: 100_000_000 },
-    // warn, not the default info: a JSON line per message would be logged and
-    // piped, which is not what is measured here.
-    log: { level: 'warn' },
-    tenants: [
-      {
-        id: 1,
-        slug: TENANT.slug,
-        name: 'Bench',
-        users: [{ username: TENANT.user, password: TENANT.pass }],
-        domains: [TENANT.domain],
-        ips: IPS.map((address, i) => ({ address, hostname: `mta${i + 1}.${TENANT.domain}`, state: ipState })),
-      },
-    ],
-  };
-}
-
-async function startAgentIn(dir: string, name: string, pmtaPort: number, ipState: 'active' | 'paused'): Promise<AgentProc> {
-  const stateDir = path.join(dir, name);
-  mkdirSync(stateDir, { recursive: true });
-  const port = await freePort();
-  const file = path.join(stateDir, 'config.json');
-  writeFileSync(file, JSON.stringify(agentConfig(stateDir, port, pmtaPort, ipState), null, 2));
-  return startAgent(name, file, port);
 }
 
 let nextNumber = 0;
