@@ -1,4 +1,4 @@
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, createHmac } from 'node:crypto';
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, createHmac, createSecretKey } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
@@ -70,7 +70,8 @@ export async function verifyPassword(password: string, encoded: string): Promise
  * never holds the password, and a different password never matches it.
  */
 export class AuthCache {
-  private readonly key = randomBytes(32);
+  // A KeyObject once, not a raw key imported again by every login's HMAC.
+  private readonly key = createSecretKey(randomBytes(32));
   private readonly entries = new Map<string, { mac: Buffer; hash: string; expires: number }>();
   /** Checks in progress: a burst of logins with the same credentials runs scrypt once. */
   private readonly pending = new Map<string, Promise<boolean>>();

@@ -3,6 +3,7 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { TenantRecord } from '../tenants/registry.js';
+import { acceptWithoutProxyCheck } from './accept.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { Credentials } from './credentials.js';
 import { useOwnEnhancedCodes } from './enhanced-codes.js';
@@ -247,6 +248,9 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
   server.on('error', (err) => deps.log.error('smtp.server_error', { error: err }));
   if (!greetWithoutPause(server)) {
     deps.log.warn('smtp.greeting_pause_kept', { note: 'this smtp-server version is not the one the greeting patch knows; each connection waits 100 ms for its greeting' });
+  }
+  if (!acceptWithoutProxyCheck(server)) {
+    deps.log.warn('smtp.accept_patch_skipped', { note: 'this smtp-server version is not the one the accept patch knows; sessions are set up as the library does' });
   }
 
   return {

@@ -79,7 +79,29 @@ function wrap(p: PinoLogger, flush: () => Promise<void>): Logger {
     info: (event, fields) => (fields ? p.info(fields, event) : p.info(event)),
     warn: (event, fields) => (fields ? p.warn(fields, event) : p.warn(event)),
     error: (event, fields) => (fields ? p.error(fields, event) : p.error(event)),
-    child: (bindings) => wrap(p.child(bindings), flush),
+    child: (bindings) => bound(p, bindings, flush),
+    flush,
+  };
+}
+
+/**
+ * A child is its bindings, put in front of each line's fields when a line is
+ * written, not a pino child: every SMTP session has one (and a second once it
+ * logs in) and most write a single line or none, while a pino child serializes
+ * its bindings when it is made (issue 15: 0.8% of the agent at one message per
+ * connection). A line below the level costs nothing.
+ */
+function bound(p: PinoLogger, bindings: Fields, flush: () => Promise<void>): Logger {
+  const line = (level: Level) => (event: string, fields?: Fields) => {
+    if (!p.isLevelEnabled(level)) return;
+    p[level](fields ? { ...bindings, ...fields } : bindings, event);
+  };
+  return {
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    child: (more) => bound(p, { ...bindings, ...more }, flush),
     flush,
   };
 }
