@@ -2,7 +2,8 @@
 // (`pmta pause queue */NAME`, `pmta resume queue */NAME`, guide §6.3.23 and
 // §6.3.25). A paused IP's VMTA stays defined so its queued mail is held, not
 // bounced (§8.5.2); the pause is what keeps that mail from leaving.
-import { pmtaErrorLine } from './apply.js';
+import { readFile } from 'node:fs/promises';
+import { pmtaErrorLine, writeAtomic } from './apply.js';
 import { describeCommand, runReload } from './reload.js';
 
 export type QueueAction = 'pause' | 'resume';
@@ -51,9 +52,11 @@ export interface QueuePlan {
 }
 
 /**
- * What to pause and resume around an apply, from the last applied view
- * (null after a start: nothing is resumed then, so a queue the operator
- * paused by hand is left alone) and the one about to be applied.
+ * What to pause and resume around an apply, from the last applied view and
+ * the one about to be applied. The last view is kept on disk (saveQueueView),
+ * so an IP resumed while the agent was down has its queues resumed at the
+ * next start; null (a first start, or a lost file) resumes nothing, so a
+ * queue the operator paused by hand is left alone.
  */
 export function queuePlan(prev: QueueView | null, next: QueueView): QueuePlan {
   const sorted = (xs: Iterable<string>) => [...xs].sort();
@@ -62,4 +65,24 @@ export function queuePlan(prev: QueueView | null, next: QueueView): QueuePlan {
     pauseAfter: sorted(next.paused),
     resumeAfter: prev ? sorted([...prev.paused].filter((n) => !next.paused.has(n) && next.defined.has(n))) : [],
   };
+}
+
+/** The view of the last successful apply, for the next start (a JSON file in the state dir). */
+export async function saveQueueView(file: string, view: QueueView): Promise<void> {
+  const body = { defined: [...view.defined].sort(), paused: [...view.paused].sort() };
+  await writeAtomic(file, JSON.stringify(body, null, 2) + '\n', 0o600);
+}
+
+/** The saved view, or null when there is none or it cannot be read (then nothing is resumed at start). */
+export async function loadQueueView(file: string): Promise<QueueView | null> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as { defined?: unknown; paused?: unknown };
+    const names = (xs: unknown) => (Array.isArray(xs) ? xs.filter((x): x is string => typeof x === 'string' && VMTA_RE.test(x)) : null);
+    const defined = names(parsed.defined);
+    const paused = names(parsed.paused);
+    if (!defined || !paused) return null;
+    return { defined: new Set(defined), paused: new Set(paused) };
+  } catch {
+    return null;
+  }
 }

@@ -13,7 +13,7 @@ import { ensureDkimKeys } from './dkim.js';
 import { drainStep, loadDrainState, saveDrainState } from './drain.js';
 import { childBlocks, parsePmtaText } from './lint/index.js';
 import { buildPmtaModel, type PmtaRenderModel } from './model.js';
-import { queuePlan, runQueueCommands, type QueueAction, type QueueView } from './queues.js';
+import { loadQueueView, queuePlan, runQueueCommands, saveQueueView, type QueueAction, type QueueView } from './queues.js';
 import { renderPmtaConfig, defaultTemplatePath } from './render.js';
 import { pmtaStateInput } from './state.js';
 import { vmtaName } from '../types.js';
@@ -27,8 +27,8 @@ export class PmtaConfigService {
   readonly status = new ApplyStatus();
   private timer: NodeJS.Timeout | null = null;
   private pending: Promise<ApplyResult> | null = null;
-  /** The VMTAs of the last successful apply, for pausing and resuming queues. */
-  private held: QueueView | null = null;
+  /** The VMTAs of the last successful apply, for pausing and resuming queues; read from disk at the first apply. */
+  private held: QueueView | null | undefined = undefined;
 
   constructor(
     private readonly cfg: () => Config,
@@ -135,6 +135,8 @@ export class PmtaConfigService {
         await mkdir(path.dirname(configPath), { recursive: true });
         const vmtas = model.tenants.flatMap((t) => t.vmtas);
         const next: QueueView = { defined: new Set(vmtas.map((v) => v.name)), paused: new Set(vmtas.filter((v) => v.state === 'paused').map((v) => v.name)) };
+        const viewFile = path.join(this.cfg().store.stateDir, 'pmta-queues.json');
+        if (this.held === undefined) this.held = await loadQueueView(viewFile);
         const plan = queuePlan(this.held, next);
         // Held before the reload takes the IP out of the pool, so nothing more leaves from it.
         await this.queues('pause', plan.pauseBefore);
@@ -144,6 +146,7 @@ export class PmtaConfigService {
           await this.queues('resume', plan.resumeAfter);
           await this.queues('pause', plan.pauseAfter);
           this.held = next;
+          await saveQueueView(viewFile, next).catch((err: Error) => this.log.warn('pmta.queue_view_not_saved', { path: viewFile, error: err }));
           if (result.kind === 'applied' && processorBlocks(text) !== before) this.restartNeeded(configPath);
         }
       } catch (err) {
