@@ -1,14 +1,4 @@
 #!/usr/bin/env node
-import { runCheckConfig } from './check-config.js';
-import { runHashPassword } from './hash-password.js';
-import { runDaemonCommand } from './run.js';
-import { runDemo } from './demo.js';
-import { runAddDomain, runCheck, runForecast, runIp, runPmta, runQuota, runStatus, runSuppression, runUser } from './ops.js';
-import { runSimCommand } from '../sim/cli.js';
-import { runPmtaLint } from './pmta-lint.js';
-import { runToken } from './token.js';
-import { runAcctPipe } from './acct-pipe.js';
-
 const USAGE = `pmta-agent: warmup quota gate between MailWizz and PowerMTA
 
 Usage:
@@ -43,23 +33,26 @@ config/pmta-agent.json, /etc/pmta-agent/config.json, config/pmta-agent.dev.json 
 Each command answers --help. Exit codes: 0 ok, 1 failure, 2 usage error.
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = {
-  run: runDaemonCommand,
-  'check-config': runCheckConfig,
-  sim: runSimCommand,
-  'hash-password': runHashPassword,
-  token: runToken,
-  status: runStatus,
-  quota: runQuota,
-  check: runCheck,
-  'add-domain': runAddDomain,
-  ip: runIp,
-  pmta: (argv) => (argv[0] === 'lint' ? runPmtaLint(argv.slice(1)) : runPmta(argv)),
-  forecast: runForecast,
-  suppression: runSuppression,
-  user: runUser,
-  demo: runDemo,
-  'acct-pipe': (argv) => runAcctPipe(argv),
+// Each command's module is loaded when it runs: `run` must not carry the
+// simulator, the demo, the linter and the API client in the daemon's memory.
+type Command = (argv: string[]) => Promise<number>;
+const commands: Record<string, Command> = {
+  run: async (argv) => (await import('./run.js')).runDaemonCommand(argv),
+  'check-config': async (argv) => (await import('./check-config.js')).runCheckConfig(argv),
+  sim: async (argv) => (await import('../sim/cli.js')).runSimCommand(argv),
+  'hash-password': async (argv) => (await import('./hash-password.js')).runHashPassword(argv),
+  token: async (argv) => (await import('./token.js')).runToken(argv),
+  status: async (argv) => (await import('./ops.js')).runStatus(argv),
+  quota: async (argv) => (await import('./ops.js')).runQuota(argv),
+  check: async (argv) => (await import('./ops.js')).runCheck(argv),
+  'add-domain': async (argv) => (await import('./ops.js')).runAddDomain(argv),
+  ip: async (argv) => (await import('./ops.js')).runIp(argv),
+  pmta: async (argv) => (argv[0] === 'lint' ? (await import('./pmta-lint.js')).runPmtaLint(argv.slice(1)) : (await import('./ops.js')).runPmta(argv)),
+  forecast: async (argv) => (await import('./ops.js')).runForecast(argv),
+  suppression: async (argv) => (await import('./ops.js')).runSuppression(argv),
+  user: async (argv) => (await import('./ops.js')).runUser(argv),
+  demo: async (argv) => (await import('./demo.js')).runDemo(argv),
+  'acct-pipe': async (argv) => (await import('./acct-pipe.js')).runAcctPipe(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { startDaemon } from '../daemon.js';
 import { createLogger } from '../log/logger.js';
 import { withConfigFile } from './config-file.js';
-import { startDevSimulator } from './dev-simulator.js';
+import type { DevSimulator } from './dev-simulator.js';
 
 const USAGE = `Usage: pmta-agent run [--config FILE]
 Starts the daemon (SMTP ingress, quota gate, spool dispatcher). With dev.simulator in the file
@@ -16,10 +16,11 @@ export function runDaemonCommand(argv: string[]): Promise<number> {
       return 1;
     }
     const log = createLogger({ level: cfg.log.level });
-    let sim;
+    let sim: DevSimulator | null = null;
     let daemon;
     try {
-      sim = await startDevSimulator(cfg);
+      // The simulator's module only where it runs (npm start), not in a production daemon.
+      if (cfg.dev.simulator !== null) sim = await (await import('./dev-simulator.js')).startDevSimulator(cfg);
       daemon = await startDaemon(sim ? sim.pin(cfg) : cfg, { log });
     } catch (err) {
       await sim?.close();

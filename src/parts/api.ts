@@ -10,7 +10,6 @@ import { templateRoutes } from '../api/routes/templates.js';
 import { listenApi } from '../api/server.js';
 import { apiTokens } from '../auth/tokens.js';
 import { uiRoutes } from '../ui/routes.js';
-import { redisHealthy } from '../ledger/redis.js';
 import type { Ingress } from '../ingress/smtp.js';
 import type { PmtaConfigService } from '../pmta/service.js';
 import type { SubmitFn } from '../templates/submit.js';
@@ -63,7 +62,7 @@ export async function apiPart(
     statusParts: parts.statusParts,
     ready: () => ready,
     acceptingWrites: () => accepting,
-    ...(quota.redis ? { sharedStore: () => redisHealthy(quota.redis!, 500) } : {}),
+    ...(quota.sharedStoreHealthy ? { sharedStore: quota.sharedStoreHealthy } : {}),
   };
   const mounts: RouteMount[] = [
     (app) => app.route('/api/v2/powermta', powermtaRoutes(deps, parts.pmtaConfig)),

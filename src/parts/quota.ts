@@ -5,8 +5,9 @@ import type { Config } from '../config/schema.js';
 import { Gate, type GateOptions } from '../gate/gate.js';
 import { GuardedLedger } from '../ledger/guarded.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
-import { openLedger } from '../ledger/open.js';
+import type { OpenedLedger } from '../ledger/open.js';
 import type { RedisClient } from '../ledger/redis.js';
+import { SqliteLedger } from '../ledger/sqlite.js';
 import type { Metrics } from '../metrics/registry.js';
 import { SharedIpStates } from '../tenants/shared-states.js';
 import type { Registry } from '../tenants/registry.js';
@@ -18,6 +19,8 @@ export interface QuotaPart {
   gate: Gate;
   /** The Redis the agents share, when store.redisUrl is set. */
   redis: RedisClient | null;
+  /** With Redis: whether it answers (for /healthz). */
+  sharedStoreHealthy: (() => Promise<boolean>) | null;
   /** Starts the timers: the reservation sweep and, with Redis, the IP state sync. */
   start(): void;
   reload(next: Config): void;
@@ -27,7 +30,16 @@ export interface QuotaPart {
 export async function quotaPart(ctx: PartContext, store: StorePart): Promise<QuotaPart> {
   const { clock, log } = ctx;
   const cfg = ctx.cfg();
-  const opened = await openLedger(cfg, store.db, log);
+  // ioredis and the Redis ledger (about 13 MB resident) are loaded only by an
+  // agent that shares its quota through Redis.
+  let opened: OpenedLedger = { ledger: new SqliteLedger(store.db), redis: null, close: async () => {} };
+  let sharedStoreHealthy: QuotaPart['sharedStoreHealthy'] = null;
+  if (cfg.store.redisUrl) {
+    opened = await (await import('../ledger/open.js')).openLedger(cfg, store.db, log);
+    const { redisHealthy } = await import('../ledger/redis.js');
+    const redis = opened.redis!;
+    sharedStoreHealthy = () => redisHealthy(redis, 500);
+  }
   const ledger = new GuardedLedger(opened.ledger, log, { ttlMs: () => ctx.cfg().ledger.reservationTtlMs, now: () => clock.now() });
   const released = await ledger.sweep(clock.now()).catch(() => 0);
   if (released) log.info('ledger.swept', { released, at: 'start' });
@@ -40,6 +52,7 @@ export async function quotaPart(ctx: PartContext, store: StorePart): Promise<Quo
     ledger,
     gate,
     redis: opened.redis,
+    sharedStoreHealthy,
     start() {
       shared?.start(ctx.cfg().store.redis.stateSyncMs);
       sweeper = setInterval(() => {
