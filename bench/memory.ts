@@ -1,8 +1,9 @@
 // `node dist/bench/memory.js`: the agent's peak resident set (VmHWM, Linux) when
 // 100 sessions each send one 10 MB message at the same moment, forwarded to
-// Postfix's smtp-sink as its PowerMTA. Issue 15's aim: below 200 MB. Also the
-// agent's resident set right after start, for scale. Prints sizes; asserts
-// only that every message got a 250.
+// Postfix's smtp-sink as its PowerMTA. Issue 15's aim: below 200 MB (printed
+// as met or not). Also the agent's resident set right after start, for scale.
+// The agent runs with the systemd unit's environment, as deployed (procs.ts).
+// Prints sizes; asserts only that every message got a 250.
 //
 // Options: --sessions N (default 100), --mb N (default 10), --memory-bytes N
 // (the agent's spool.memoryBytes; default: the config's default).
@@ -21,6 +22,8 @@ const SESSIONS = arg('--sessions', 100);
 const MB = arg('--mb', 10);
 const MEMORY_BYTES = arg('--memory-bytes', -1);
 const TENANT = { user: 'bench', pass: 'bench-password', domain: 'bench.example' };
+/** Issue 15: the agent's peak RSS with 100 concurrent 10 MB messages. */
+const AIM_MB = 200;
 
 function message(bytes: number): Buffer {
   const head = `From: <news@${TENANT.domain}>\r\nTo: <a@example.net>\r\nSubject: big\r\nMessage-ID: <big-${process.pid}@${TENANT.domain}>\r\n\r\n`;
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
     const mb = (kb: number | null) => (kb === null ? 'n/a' : `${(kb / 1024).toFixed(0)} MB`);
     process.stdout.write(
       `${SESSIONS} sessions x ${MB} MB (${((SESSIONS * raw.length) / 1024 / 1024).toFixed(0)} MB in all) in ${seconds.toFixed(1)} s: ` +
-        `agent peak RSS ${mb(peak)} (after start: ${mb(idle)}), ${failed.length} failed\n`,
+        `agent peak RSS ${mb(peak)} (aim below ${AIM_MB} MB: ${peak === null ? 'n/a' : peak / 1024 < AIM_MB ? 'met' : 'not met'}; after start: ${mb(idle)}), ${failed.length} failed\n`,
     );
     if (failed.length) {
       const f = failed[0]!;

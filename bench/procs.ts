@@ -160,12 +160,26 @@ export class Proc {
   }
 }
 
-function spawnCli(args: string[]): ChildProcess {
+/** The systemd unit as built: dist/bench/procs.js -> systemd/pmta-agent.service. */
+const UNIT = fileURLToPath(new URL('../../systemd/pmta-agent.service', import.meta.url));
+
+/**
+ * The environment the systemd unit gives the daemon (its `Environment=` lines:
+ * NODE_ENV, the malloc and V8 memory settings), so the bench measures the
+ * agent as it is deployed.
+ */
+export function deployedEnvironment(unitText = readFileSync(UNIT, 'utf8')): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of unitText.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)) env[m[1]!] = m[2]!;
+  return env;
+}
+
+function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
   // process.execPath, not a shell: the pid we hold is the node process itself,
   // which is what /proc/PID/status must describe and what SIGTERM must reach.
   // BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": profile the children under the bench's load.
   const nodeArgs = process.env.BENCH_AGENT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  return spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 }
 
 export interface SimProc extends Proc {
@@ -246,9 +260,10 @@ export interface AgentProc extends Proc {
  * per message does not take CPU from the measurement, which also silences the
  * info-level `daemon.started` line; so readiness is "the port accepts TCP".
  * The daemon listens only once everything else is wired, so that is enough.
+ * It gets the unit's environment (deployedEnvironment), as in production.
  */
 export async function startAgent(name: string, configFile: string, port: number): Promise<AgentProc> {
-  const proc = new Proc(name, spawnCli(['run', '--config', configFile]));
+  const proc = new Proc(name, spawnCli(['run', '--config', configFile], deployedEnvironment()));
   try {
     await waitForPort(proc, port, 15_000);
     return Object.assign(proc, { port });

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { startDaemon } from '../daemon.js';
 import { createLogger } from '../log/logger.js';
 import { withConfigFile } from './config-file.js';
+import { tuneHeapForDaemon } from './heap.js';
 import type { DevSimulator } from './dev-simulator.js';
 
 const USAGE = `Usage: pmta-agent run [--config FILE]
@@ -15,6 +16,7 @@ export function runDaemonCommand(argv: string[]): Promise<number> {
       process.stderr.write(`${file}: dev.simulator: the PowerMTA simulator is for development only; refused with NODE_ENV=production\n`);
       return 1;
     }
+    tuneHeapForDaemon();
     const log = createLogger({ level: cfg.log.level });
     let sim: DevSimulator | null = null;
     let daemon;

@@ -58,6 +58,17 @@ describe('the systemd service', () => {
     assert.ok(cfg.pmta.configPath.startsWith('/etc/pmta/pmta-agent/'));
   });
 
+  it("gives node memory settings it accepts: node starts with the unit's Environment= lines", () => {
+    const env: Record<string, string> = {};
+    for (const m of readFileSync(unit, 'utf8').matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)) env[m[1]!] = m[2]!;
+    assert.match(env.NODE_OPTIONS ?? '', /--max-semi-space-size=\d+/);
+    assert.match(env.MALLOC_MMAP_THRESHOLD_ ?? '', /^\d+$/);
+    // node refuses to start (exit 9) when NODE_OPTIONS holds a flag it does not take there.
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write("ok")'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'ok');
+  });
+
   it('install.sh --root stages the code without tests, benches or dev dependencies, the command, the units, the polkit rule and a production config without demo tenants', () => {
     const { dir, cleanup } = tmpDir();
     try {
