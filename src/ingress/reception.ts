@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
+import { withAsciiDomain } from './address.js';
 import { replies, type Reply } from './replies.js';
 
 export type { SuppressionCheck };
@@ -59,8 +60,15 @@ export class Reception {
   constructor(private readonly deps: ReceptionDeps) {}
 
   /** `log` already bound to the tenant (an SMTP session's after AUTH); else the tenant's own. */
-  begin(tenant: TenantRecord, mailFrom: string, log?: Logger): Step<Transaction> {
+  begin(tenant: TenantRecord, sentMailFrom: string, log?: Logger): Step<Transaction> {
     const txLog = log ?? this.tenantLog(tenant);
+    const mailFrom = withAsciiDomain(sentMailFrom);
+    if (mailFrom === null) {
+      txLog.warn('smtp.sender_refused', { mailFrom: sentMailFrom, why: 'domain has no A-label form' });
+      this.deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
+      return { ok: false, reply: replies.senderDomainNotAscii(sentMailFrom) };
+    }
+    // The config holds hostnames, so an IDN tenant domain is configured as its A-label.
     const domain = mailFrom.split('@').pop()?.toLowerCase() ?? '';
     if (!tenant.domains.has(domain)) {
       txLog.warn('smtp.sender_refused', { mailFrom });
@@ -76,7 +84,13 @@ export class Reception {
     return log;
   }
 
-  async addRecipient(tx: Transaction, rcpt: string): Promise<Reply | null> {
+  async addRecipient(tx: Transaction, sentRcpt: string): Promise<Reply | null> {
+    const rcpt = withAsciiDomain(sentRcpt);
+    if (rcpt === null) {
+      this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '5xx' });
+      tx.log.info('smtp.rcpt_refused', { rcpt: sentRcpt, why: 'domain has no A-label form' });
+      return replies.recipientDomainNotAscii(sentRcpt);
+    }
     const suppressed = this.deps.suppression?.check(tx.tenant.id, rcpt);
     if (suppressed) {
       this.deps.metrics.smtpReplies.inc({ stage: 'rcpt', class: '5xx' });

@@ -13,6 +13,9 @@ export const replies = {
   waitingRoomFull: (): Reply => ({ code: 421, text: '4.7.0 Too many connections waiting to authenticate, closing the oldest' }),
   tooManyConnections: (): Reply => ({ code: 421, text: '4.7.0 Too many connections, try again in a moment' }),
   senderNotAllowed: (domain: string): Reply => ({ code: 550, text: `5.7.1 Sender domain ${domain || '(empty)'} is not one of this tenant's domains` }),
+  // RFC 3463: X.1.7 bad sender's mailbox address syntax, X.1.3 bad destination mailbox address syntax.
+  senderDomainNotAscii: (mailFrom: string): Reply => ({ code: 553, text: `5.1.7 Sender <${mailFrom}> has a domain with no ASCII (IDNA A-label) form` }),
+  recipientDomainNotAscii: (rcpt: string): Reply => ({ code: 553, text: `5.1.3 Recipient <${rcpt}> has a domain with no ASCII (IDNA A-label) form` }),
   suppressedBounce: (rcpt: string, reason: string): Reply => ({
     code: 550,
     text: `5.1.1 <${rcpt}> is on this tenant's suppression list (${reason === 'manual' ? 'added by an operator' : 'hard bounce'})`,
