@@ -64,6 +64,49 @@ describe('SQLite quota ledger', () => {
     assert.deepEqual((await other.usage(day, [ip])).get(ip), { committed: 2, reserved: 0 });
   });
 
+  it('a usage read while operations are queued shows them, without committing them early', async () => {
+    const other = new SqliteLedger(openDb(db.name));
+    const day = '2026-12-01' as DayKey;
+    const held = await ledger.reserve(ip, day, 2, 10, now, 60_000);
+    assert.ok(held);
+    const asked = ledger.reserve(ip, day, 3, 10, now, 60_000);
+    const committing = ledger.commit(held, 1);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 1, reserved: 3 }, 'this connection sees the queued reservation and commit');
+    assert.deepEqual((await other.usage(day, [ip])).get(ip), { committed: 0, reserved: 2 }, 'not committed yet: another connection still sees the state before them');
+    const r = await asked;
+    await committing;
+    assert.ok(r);
+    assert.deepEqual((await other.usage(day, [ip])).get(ip), { committed: 1, reserved: 3 });
+    await ledger.release(r);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 1, reserved: 0 });
+  });
+
+  it('the last unit asked for twice in one turn, with a usage read between: the read shows it taken, and only one reservation gets it', async () => {
+    const day = '2026-12-02' as DayKey;
+    const first = await ledger.reserve(ip, day, 9, 10, now, 60_000);
+    assert.ok(first);
+    const a = ledger.reserve(ip, day, 1, 10, now, 60_000);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 10 });
+    const b = ledger.reserve(ip, day, 1, 10, now, 60_000);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 10 }, 'a reservation the cap will refuse is not shown as held');
+    const got = (await Promise.all([a, b])).filter((r) => r !== null);
+    assert.equal(got.length, 1);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 10 });
+  });
+
+  it("another connection's reservation is seen by the next usage read here, and holds the cap here too", async () => {
+    const other = new SqliteLedger(openDb(db.name));
+    const day = '2026-12-03' as DayKey;
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 0 });
+    const theirs = await other.reserve(ip, day, 4, 5, now, 60_000);
+    assert.ok(theirs);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 0, reserved: 4 });
+    assert.ok(await ledger.reserve(ip, day, 1, 5, now, 60_000));
+    assert.equal(await ledger.reserve(ip, day, 1, 5, now, 60_000), null);
+    await other.commit(theirs);
+    assert.deepEqual((await ledger.usage(day, [ip])).get(ip), { committed: 4, reserved: 1 });
+  });
+
   it('a group that cannot be written (read-only file) fails every caller in it, and nothing is granted', async () => {
     const t = tmpDir();
     try {

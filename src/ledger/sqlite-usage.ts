@@ -1,0 +1,100 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from '../store/db.js';
+import type { IpUsage } from './ledger.js';
+
+/** Days kept in memory at once (today, yesterday being judged, a view of another day). */
+const MAX_DAYS = 4;
+
+/**
+ * The quota counters as the gate reads them on every recipient, without a query
+ * nor a forced commit: the rows as last committed (loaded once per day, then
+ * kept up to date from what each committed write returned) plus the writes
+ * still queued for the next group commit, so a read sees them at once.
+ *
+ * Another connection's commits (a second process on the file, a test's
+ * second connection) are seen through SQLite's `PRAGMA data_version`, which
+ * changes exactly when another connection committed: the rows are read again.
+ * This is a view only: every reservation is still checked against the cap by
+ * its own UPDATE in the transaction (sqlite.ts), so a view that is off by a
+ * write can at worst choose an IP that refuses, never pass a cap.
+ *
+ * One per connection (usageView below), shared by every ledger on it.
+ */
+export class UsageView {
+  private readonly days = new Map<string, Map<string, IpUsage>>();
+  /** Per "ip day": what the queued writes will change, when they commit as expected. */
+  private readonly queued = new Map<string, IpUsage>();
+  private version: unknown = undefined;
+  private readonly versionStmt: Statement;
+  private readonly dayStmt: Statement;
+
+  constructor(db: Db) {
+    this.versionStmt = db.prepare('PRAGMA data_version').pluck();
+    this.dayStmt = db.prepare('SELECT ip, committed, reserved FROM quota_usage WHERE day = ?');
+  }
+
+  /** Committed rows plus queued writes, for these keys of `day`. */
+  read(day: string, ips: readonly string[]): Map<string, IpUsage> {
+    const rows = this.rows(day);
+    const out = new Map<string, IpUsage>();
+    for (const ip of ips) out.set(ip, this.sum(rows, ip, day));
+    return out;
+  }
+
+  /** One key, as read() gives it. */
+  one(ip: string, day: string): IpUsage {
+    return this.sum(this.rows(day), ip, day);
+  }
+
+  /** A write queued for the next commit will move the counters by this much. */
+  queue(ip: string, day: string, committed: number, reserved: number): void {
+    const key = `${ip} ${day}`;
+    const q = this.queued.get(key);
+    if (q) {
+      q.committed += committed;
+      q.reserved += reserved;
+      if (q.committed === 0 && q.reserved === 0) this.queued.delete(key);
+    } else this.queued.set(key, { committed, reserved });
+  }
+
+  /** A committed write left the row at these values. */
+  committed(ip: string, day: string, u: IpUsage): void {
+    this.days.get(day)?.set(ip, { committed: u.committed, reserved: u.reserved });
+  }
+
+  /** Forget the rows (a sweep or a rolled-back group changed them): read again on next use. */
+  forget(): void {
+    this.days.clear();
+  }
+
+  private sum(rows: Map<string, IpUsage>, ip: string, day: string): IpUsage {
+    const base = rows.get(ip);
+    const q = this.queued.size ? this.queued.get(`${ip} ${day}`) : undefined;
+    return { committed: (base?.committed ?? 0) + (q?.committed ?? 0), reserved: (base?.reserved ?? 0) + (q?.reserved ?? 0) };
+  }
+
+  private rows(day: string): Map<string, IpUsage> {
+    const v = this.versionStmt.get();
+    if (v !== this.version) {
+      // Another connection committed since the rows were read.
+      this.version = v;
+      this.days.clear();
+    }
+    let rows = this.days.get(day);
+    if (rows === undefined) {
+      if (this.days.size >= MAX_DAYS) this.days.clear();
+      rows = new Map();
+      for (const r of this.dayStmt.all(day) as Array<{ ip: string; committed: number; reserved: number }>) rows.set(r.ip, { committed: r.committed, reserved: r.reserved });
+      this.days.set(day, rows);
+    }
+    return rows;
+  }
+}
+
+const perConnection = new WeakMap<Db, UsageView>();
+
+export function usageView(db: Db): UsageView {
+  let v = perConnection.get(db);
+  if (v === undefined) perConnection.set(db, (v = new UsageView(db)));
+  return v;
+}
