@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Reservation } from '../ledger/ledger.js';
 import type { Db } from '../store/db.js';
+import { groupCommit, type GroupCommit } from '../store/group-commit.js';
 import type { DayKey, IpAddress } from '../types.js';
 
 /** What the agent handed to PowerMTA under one Message-ID (issue 14's sent-message index). */
@@ -85,8 +86,9 @@ type Packed = Array<[string, Array<[string, string, string, number]>]>;
  * PowerMTA already has. Kept `accounting.indexDays` as the sent-message index
  * the accounting side attributes records with.
  *
- * Per message: one INSERT before the hand-off and one UPDATE after it; the
- * "settled" marks of the dispatcher are written in batches.
+ * Per message: one INSERT before the hand-off and one UPDATE after it, the
+ * UPDATE in the group commit the ledger's writes share; the "settled" marks of
+ * the dispatcher are written in batches.
  */
 export class HandoffJournal {
   /** This process: rows of other owners left unsettled are a crashed process's. */
@@ -111,6 +113,7 @@ export class HandoffJournal {
   private pendingSettled: number[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly markSettled: (ids: number[]) => void;
+  private readonly group: GroupCommit;
 
   constructor(
     private readonly db: Db,
@@ -118,6 +121,7 @@ export class HandoffJournal {
     owner: string = randomUUID(),
   ) {
     this.owner = owner;
+    this.group = groupCommit(db);
     this.stmts = {
       insert: db.prepare(
         `INSERT INTO handoffs (owner, tenant_id, spool_id, message_id, ip, vmta, job_id, day, recipients, grants, created_at)
@@ -166,10 +170,16 @@ export class HandoffJournal {
 
   /**
    * PowerMTA's answer: the recipients it took. `settled` says the ledger has it
-   * too (nothing left to do for this hand-off after a crash).
+   * too (nothing left to do for this hand-off after a crash). Written with the
+   * turn's group commit (store/group-commit.ts); resolves once committed, and
+   * rejects when it could not be written (the row then stays as begun: after a
+   * crash its units count as sent, the safe side).
    */
-  answered(id: number, accepted: readonly string[], settled: boolean): void {
-    this.stmts.finish.run({ id, accepted: JSON.stringify(accepted), settled: settled ? 1 : 0 });
+  answered(id: number, accepted: readonly string[], settled: boolean): Promise<void> {
+    const params = { id, accepted: JSON.stringify(accepted), settled: settled ? 1 : 0 };
+    return this.group.write(() => {
+      this.stmts.finish.run(params);
+    });
   }
 
   /** The ledger (and the spool) have the outcome; written with the next batch. */
@@ -184,6 +194,8 @@ export class HandoffJournal {
 
   /** Writes the pending "settled" marks now. A failure keeps them for the next try (a crash replays them, harmlessly). */
   flush(): void {
+    // After the answers queued before them, or an answer could overwrite a mark.
+    this.group.flush();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     const ids = this.pendingSettled;
@@ -199,6 +211,7 @@ export class HandoffJournal {
 
   /** Hand-offs an earlier (crashed) process left unsettled, oldest first. */
   unsettled(): UnsettledHandoff[] {
+    this.group.flush();
     return (this.stmts.unsettled.all(this.owner) as Row[]).map((r) => ({
       id: r.id,
       tenantId: r.tenant_id,
@@ -214,6 +227,7 @@ export class HandoffJournal {
 
   /** Marks recovered rows settled at once. */
   settleNow(ids: readonly number[]): void {
+    this.group.flush();
     if (ids.length) this.markSettled([...ids]);
   }
 
@@ -256,6 +270,7 @@ export class HandoffJournal {
 
   /** Recipients of this spool entry that PowerMTA is known (from accounting) to have taken in a hand-off whose answer was lost. */
   knownAccepted(spoolId: string): string[] {
+    this.group.flush();
     const out = new Set<string>();
     for (const r of this.stmts.bySpool.all(spoolId) as Array<{ accepted: string }>) for (const a of JSON.parse(r.accepted) as string[]) out.add(a.toLowerCase());
     return [...out];
@@ -281,6 +296,7 @@ export class HandoffJournal {
    * attribution of another tenant's bounces and complaints by copying an ID.
    */
   readonly lookup: SentLookup = (normalisedMessageId) => {
+    this.group.flush();
     const rows = this.stmts.byMessage.all(normalisedMessageId) as Row[];
     let out: SentRecord | undefined;
     const rcpts = new Set<string>();

@@ -1,4 +1,4 @@
-import { commitGrant, releaseGrant, reservationsOf, type Grant } from '../ledger/grant.js';
+import { commitGrants, releaseGrants, reservationsOf, type Grant } from '../ledger/grant.js';
 import type { QuotaLedger } from '../ledger/ledger.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -74,11 +74,13 @@ export class Settler {
   async apply(ctx: SettleContext, s: Settlement<Grant>, opts: { durableFirst?: boolean; blamePmta?: boolean } = {}): Promise<() => void> {
     const { journal, log, metrics, health } = this.deps;
     const id = ctx.journalId;
-    if (id !== null && opts.durableFirst) this.journalSafely(() => journal.answered(id, s.forwarded, false), ctx);
-    for (const g of s.release) await releaseGrant(this.deps.ledger, g);
+    if (id !== null && opts.durableFirst) await this.journalSafely(() => journal.answered(id, s.forwarded, false), ctx);
+    // Releases and commits asked for together: one group commit on SQLite.
+    const released = releaseGrants(this.deps.ledger, s.release);
     const item: PendingCommit = { journalId: id, grants: s.commit, callerDone: !opts.durableFirst };
     const ok = await this.commitAll(item);
-    if (id !== null && !opts.durableFirst) this.journalSafely(() => journal.answered(id, s.forwarded, ok), ctx);
+    await released;
+    if (id !== null && !opts.durableFirst) await this.journalSafely(() => journal.answered(id, s.forwarded, ok), ctx);
     if (!ok) {
       this.pending.add(item);
       this.arm();
@@ -194,7 +196,7 @@ export class Settler {
 
   private async commitAll(item: PendingCommit): Promise<boolean> {
     try {
-      for (const g of item.grants) await commitGrant(this.deps.ledger, g);
+      await commitGrants(this.deps.ledger, item.grants);
       return true;
     } catch {
       // Logged by the ledger (ledger.commit_failed); kept and retried here.
@@ -210,9 +212,9 @@ export class Settler {
     }
   }
 
-  private journalSafely(fn: () => void, ctx: SettleContext): void {
+  private async journalSafely(fn: () => Promise<void>, ctx: SettleContext): Promise<void> {
     try {
-      fn();
+      await fn();
     } catch (err) {
       // The row stays as begun: after a crash its units count as sent (safe), at worst a spooled copy goes again.
       this.deps.log.error('journal.write_failed', { tenant: ctx.tenant.slug, handoff: ctx.journalId, messageId: ctx.messageId, error: err as Error });

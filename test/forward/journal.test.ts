@@ -44,10 +44,10 @@ describe('the hand-off journal', () => {
     cleanup();
   });
 
-  it('indexes a sent message by its normalised Message-ID with what PowerMTA took', () => {
+  it('indexes a sent message by its normalised Message-ID with what PowerMTA took', async () => {
     const j = new HandoffJournal(db, () => clock.now(), 'p1');
     const id = j.begin(start(3, '<Msg.1@Sos-Mail.com>', ['a@x.net', 'b@x.net']));
-    j.answered(id, ['a@x.net'], true);
+    await j.answered(id, ['a@x.net'], true);
     assert.deepEqual(j.lookup(normaliseMessageId('msg.1@sos-mail.com')), {
       tenantId: 3,
       ip: '45.123.10.1',
@@ -65,32 +65,32 @@ describe('the hand-off journal', () => {
     assert.deepEqual(j.lookup('m2@x')?.recipients, ['a@x.net', 'b@x.net']);
   });
 
-  it('a message sent in two hand-offs (fast path, then the spool) lists the recipients of both', () => {
+  it('a message sent in two hand-offs (fast path, then the spool) lists the recipients of both', async () => {
     const j = new HandoffJournal(db, () => clock.now(), 'p1');
-    j.answered(j.begin(start(3, '<m3@x>', ['a@x.net', 'b@x.net'])), ['a@x.net'], true);
-    j.answered(j.begin(start(3, '<m3@x>', ['b@x.net'], 'spool-1')), ['b@x.net'], true);
+    await j.answered(j.begin(start(3, '<m3@x>', ['a@x.net', 'b@x.net'])), ['a@x.net'], true);
+    await j.answered(j.begin(start(3, '<m3@x>', ['b@x.net'], 'spool-1')), ['b@x.net'], true);
     assert.deepEqual(j.lookup('m3@x')?.recipients.sort(), ['a@x.net', 'b@x.net']);
   });
 
-  it('a hand-off PowerMTA took nothing of is not in the index', () => {
+  it('a hand-off PowerMTA took nothing of is not in the index', async () => {
     const j = new HandoffJournal(db, () => clock.now(), 'p1');
-    j.answered(j.begin(start(3, '<m4@x>', ['a@x.net'])), [], true);
+    await j.answered(j.begin(start(3, '<m4@x>', ['a@x.net'])), [], true);
     assert.equal(j.lookup('m4@x'), undefined);
   });
 
-  it('a second tenant reusing a Message-ID cannot take over the first one\'s attribution', () => {
+  it('a second tenant reusing a Message-ID cannot take over the first one\'s attribution', async () => {
     const j = new HandoffJournal(db, () => clock.now(), 'p1');
-    j.answered(j.begin(start(1, '<same@x>', ['a@x.net'])), ['a@x.net'], true);
-    j.answered(j.begin(start(2, '<same@x>', ['evil@y.net'])), ['evil@y.net'], true);
+    await j.answered(j.begin(start(1, '<same@x>', ['a@x.net'])), ['a@x.net'], true);
+    await j.answered(j.begin(start(2, '<same@x>', ['evil@y.net'])), ['evil@y.net'], true);
     assert.deepEqual(j.lookup('same@x'), { ...j.lookup('same@x')!, tenantId: 1, recipients: ['a@x.net'] });
   });
 
-  it('rows left unsettled by another (crashed) process are handed back with their reservations; its own are not', () => {
+  it('rows left unsettled by another (crashed) process are handed back with their reservations; its own are not', async () => {
     const dead = new HandoffJournal(db, () => clock.now(), 'dead');
     const unknown = dead.begin(start(3, '<u@x>', ['a@x.net']));
     const known = dead.begin(start(3, '<k@x>', ['b@x.net', 'c@x.net'], 'spool-9'));
-    dead.answered(known, ['b@x.net'], false);
-    dead.answered(dead.begin(start(3, '<done@x>', ['d@x.net'])), ['d@x.net'], true);
+    await dead.answered(known, ['b@x.net'], false);
+    await dead.answered(dead.begin(start(3, '<done@x>', ['d@x.net'])), ['d@x.net'], true);
     const me = new HandoffJournal(db, () => clock.now(), 'me');
     me.begin(start(3, '<mine@x>', ['e@x.net']));
     const rows = me.unsettled();
@@ -106,21 +106,21 @@ describe('the hand-off journal', () => {
     assert.deepEqual(me.unsettled(), []);
   });
 
-  it('settled marks are written in batches, and a flush writes them at once', () => {
+  it('settled marks are written in batches, and a flush writes them at once', async () => {
     const dead = new HandoffJournal(db, () => clock.now(), 'dead');
     const id = dead.begin(start(3, '<b@x>', ['a@x.net'], 'spool-1'));
-    dead.answered(id, ['a@x.net'], false);
+    await dead.answered(id, ['a@x.net'], false);
     dead.settled(id);
     dead.flush();
     assert.deepEqual(new HandoffJournal(db, () => clock.now(), 'me').unsettled(), []);
   });
 
-  it('keeps the index for indexDays: older settled rows are pruned, unsettled ones stay', () => {
+  it('keeps the index for indexDays: older settled rows are pruned, unsettled ones stay', async () => {
     const j = new HandoffJournal(db, () => clock.now(), 'p1');
-    j.answered(j.begin(start(3, '<old@x>', ['a@x.net'])), ['a@x.net'], true);
+    await j.answered(j.begin(start(3, '<old@x>', ['a@x.net'])), ['a@x.net'], true);
     j.begin(start(3, '<old-unsettled@x>', ['a@x.net']));
     clock.advance(31 * 86_400_000);
-    j.answered(j.begin(start(3, '<new@x>', ['a@x.net'])), ['a@x.net'], true);
+    await j.answered(j.begin(start(3, '<new@x>', ['a@x.net'])), ['a@x.net'], true);
     assert.equal(j.prune(30), 1);
     assert.equal(j.lookup('old@x'), undefined);
     assert.ok(j.lookup('old-unsettled@x'));

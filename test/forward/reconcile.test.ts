@@ -50,11 +50,11 @@ describe('reconciling hand-offs of unknown fate from accounting', () => {
 
   const fate = (id: number) => db.prepare('SELECT fate, accepted, settled FROM handoffs WHERE id = ?').get(id) as { fate: string | null; accepted: string | null; settled: number };
 
-  it('a record for each recipient marks the hand-off accepted by accounting; the spooled copy learns which recipients PowerMTA has', () => {
+  it('a record for each recipient marks the hand-off accepted by accounting; the spooled copy learns which recipients PowerMTA has', async () => {
     const p1 = new HandoffJournal(db, () => clock.now(), 'p1');
     const lost = p1.begin(start(3, '<Lost.1@Sos-Mail.com>', ['a@x.net', 'B@x.net'], 'spool-1'));
     const answered = p1.begin(start(3, '<Seen.1@sos-mail.com>', ['c@x.net'], 'spool-2'));
-    p1.answered(answered, ['c@x.net'], false);
+    await p1.answered(answered, ['c@x.net'], false);
     // p1 is killed here: the first hand-off's answer was never written.
     const p2 = restart('p2');
     assert.deepEqual(fate(lost), { fate: 'unknown', accepted: null, settled: 1 });

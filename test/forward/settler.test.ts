@@ -77,7 +77,7 @@ describe('the settler keeps what PowerMTA took counted when the ledger cannot wr
     const dead = new HandoffJournal(db, now, 'dead');
     const h = await held(['a@x.net', 'b@x.net']);
     const id = dead.begin({ tenantId: TENANT.id, spoolId: 's1', messageId: '<r@x>', jobId: null, ip: IP, vmta: TENANT.ips[0]!.vmta, day: DAY, grants: h.map((x) => ({ rcpt: x.rcpt, reservations: [x.grant.reservation] })) });
-    dead.answered(id, ['a@x.net'], false);
+    await dead.answered(id, ['a@x.net'], false);
     const next = new Settler({ ledger, journal: new HandoffJournal(db, now, 'next'), health: new PmtaHealth(1000), log });
     const { rows, settle: done } = await next.recover();
     done(rows.map((r) => r.id));
