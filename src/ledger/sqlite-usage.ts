@@ -8,7 +8,7 @@ const MAX_DAYS = 4;
 /**
  * The quota counters as the gate reads them on every recipient, without a query
  * nor a forced commit: the rows as last committed (loaded once per day, then
- * kept up to date from what each committed write returned) plus the writes
+ * moved by each write of this connection once it committed) plus the writes
  * still queued for the next group commit, so a read sees them at once.
  *
  * Another connection's commits (a second process on the file, a test's
@@ -57,9 +57,17 @@ export class UsageView {
     } else this.queued.set(key, { committed, reserved });
   }
 
-  /** A committed write left the row at these values. */
-  committed(ip: string, day: string, u: IpUsage): void {
-    this.days.get(day)?.set(ip, { committed: u.committed, reserved: u.reserved });
+  /** A write moved the row by this much, and it is committed. */
+  committed(ip: string, day: string, committed: number, reserved: number): void {
+    const rows = this.days.get(day);
+    if (rows === undefined) return;
+    const u = rows.get(ip);
+    if (u === undefined) rows.set(ip, { committed, reserved: Math.max(0, reserved) });
+    else {
+      u.committed += committed;
+      // As the UPDATE does: MAX(0, reserved - n).
+      u.reserved = Math.max(0, u.reserved + reserved);
+    }
   }
 
   /** Forget the rows (a sweep or a rolled-back group changed them): read again on next use. */

@@ -18,11 +18,12 @@ interface ReservationRow {
 
 type SettleResult = 'ok' | 'late' | 'settled-before';
 
-/** The counters a committed write left behind, for the usage view. */
-interface Touched {
+/** How a settlement moved the counters, for the usage view once it committed. */
+interface Moved {
   ip: string;
   day: string;
-  usage: IpUsage;
+  committed: number;
+  reserved: number;
 }
 
 /**
@@ -62,64 +63,59 @@ export class SqliteLedger implements QuotaLedger {
     this.stmts = {
       ensureRow: db.prepare('INSERT OR IGNORE INTO quota_usage (ip, day) VALUES (?, ?)'),
       take: db.prepare(
-        'UPDATE quota_usage SET reserved = reserved + @n WHERE ip = @ip AND day = @day AND committed + reserved + @n <= @cap RETURNING committed, reserved',
+        'UPDATE quota_usage SET reserved = reserved + @n WHERE ip = @ip AND day = @day AND committed + reserved + @n <= @cap',
       ),
-      row: db.prepare('SELECT committed, reserved FROM quota_usage WHERE ip = ? AND day = ?'),
       insertRes: db.prepare('INSERT INTO reservations (id, ip, day, n, expires_at) VALUES (@id, @ip, @day, @n, @expires)'),
       deleteRes: db.prepare('DELETE FROM reservations WHERE id = ? RETURNING id, ip, day, n, expires_at, state'),
       settle: db.prepare(
-        'UPDATE quota_usage SET reserved = MAX(0, reserved - @n), committed = committed + @used WHERE ip = @ip AND day = @day RETURNING committed, reserved',
+        'UPDATE quota_usage SET reserved = MAX(0, reserved - @n), committed = committed + @used WHERE ip = @ip AND day = @day',
       ),
       addCommitted: db.prepare(
-        'INSERT INTO quota_usage (ip, day, committed) VALUES (@ip, @day, @used) ON CONFLICT (ip, day) DO UPDATE SET committed = committed + @used RETURNING committed, reserved',
+        'INSERT INTO quota_usage (ip, day, committed) VALUES (@ip, @day, @used) ON CONFLICT (ip, day) DO UPDATE SET committed = committed + @used',
       ),
       expired: db.prepare(
         "UPDATE reservations SET state = 'expired' WHERE state = 'held' AND expires_at <= ? RETURNING id, ip, day, n, expires_at",
       ),
-      sweepSettle: db.prepare('UPDATE quota_usage SET reserved = MAX(0, reserved - @n) WHERE ip = @ip AND day = @day'),
       renew: db.prepare("UPDATE reservations SET expires_at = ? WHERE id = ? AND state = 'held'"),
       purge: db.prepare("DELETE FROM reservations WHERE state = 'expired' AND expires_at <= ?"),
       all: db.prepare("SELECT id, ip, day, n, expires_at FROM reservations WHERE state = 'held' ORDER BY expires_at"),
     };
-    this.reserveOne = (ip: string, day: string, n: number, cap: number, expires: number, out: { touched: Touched | null }): string | null => {
+    this.reserveOne = (ip: string, day: string, n: number, cap: number, expires: number): string | null => {
       const key = `${ip} ${day}`;
       if (!this.rows.has(key)) {
         this.stmts.ensureRow.run(ip, day);
         this.rows.add(key);
       }
-      let after = this.stmts.take.get({ ip, day, n, cap }) as IpUsage | undefined;
-      if (after === undefined) {
+      if (this.stmts.take.run({ ip, day, n, cap }).changes !== 1) {
         // The row may have gone since it was cached (a pruned day): make sure before refusing.
         this.stmts.ensureRow.run(ip, day);
-        after = this.stmts.take.get({ ip, day, n, cap }) as IpUsage | undefined;
-        if (after === undefined) {
-          out.touched = { ip, day, usage: this.stmts.row.get(ip, day) as IpUsage };
-          return null;
-        }
+        if (this.stmts.take.run({ ip, day, n, cap }).changes !== 1) return null;
       }
-      out.touched = { ip, day, usage: after };
       const id = this.newId();
       this.stmts.insertRes.run({ id, ip, day, n, expires });
       return id;
     };
-    this.settleOne = (id: string, used: number | null, out: { touched: Touched | null }): SettleResult => {
+    this.settleOne = (id: string, used: number | null, out: { moved: Moved | null }): SettleResult => {
+      out.moved = null;
       const row = this.stmts.deleteRes.get(id) as (ReservationRow & { state: string }) | undefined;
       if (!row) return 'settled-before';
       const n = used === null ? 0 : Math.min(used, row.n);
       if (row.state === 'held') {
-        const after = this.stmts.settle.get({ ip: row.ip, day: row.day, n: row.n, used: n }) as IpUsage | undefined;
-        if (after) out.touched = { ip: row.ip, day: row.day, usage: after };
+        if (this.stmts.settle.run({ ip: row.ip, day: row.day, n: row.n, used: n }).changes === 1) out.moved = { ip: row.ip, day: row.day, committed: n, reserved: -row.n };
         return 'ok';
       }
       // Swept already (its units went back), yet PowerMTA took the mail: it was
       // sent, so it counts. Keep the TTL well above the forward timeouts to avoid this.
-      if (n > 0) out.touched = { ip: row.ip, day: row.day, usage: this.stmts.addCommitted.get({ ip: row.ip, day: row.day, used: n }) as IpUsage };
+      if (n > 0) {
+        this.stmts.addCommitted.run({ ip: row.ip, day: row.day, used: n });
+        out.moved = { ip: row.ip, day: row.day, committed: n, reserved: 0 };
+      }
       return 'late';
     };
     this.renewTx = db.transaction((ids: string[], expires: number) => ids.filter((id) => this.stmts.renew.run(expires, id).changes === 0));
     this.sweepTx = db.transaction((now: number) => {
       const rows = this.stmts.expired.all(now) as ReservationRow[];
-      for (const row of rows) this.stmts.sweepSettle.run({ ip: row.ip, day: row.day, n: row.n });
+      for (const row of rows) this.stmts.settle.run({ ip: row.ip, day: row.day, n: row.n, used: 0 });
       this.stmts.purge.run(now - EXPIRED_KEPT_MS);
       return rows.length;
     });
@@ -137,13 +133,13 @@ export class SqliteLedger implements QuotaLedger {
     const u = this.view.one(ip, day);
     const counted = u.committed + u.reserved + n <= cap;
     if (counted) this.view.queue(ip, day, 0, n);
-    const out: { touched: Touched | null } = { touched: null };
     const id = await new Promise<string | null>((done, fail) =>
       this.group.add<string | null>({
-        run: () => this.reserveOne(ip, day, n, cap, expires, out),
+        run: () => this.reserveOne(ip, day, n, cap, expires),
         done: (id) => {
           if (counted) this.view.queue(ip, day, 0, -n);
-          if (out.touched) this.view.committed(out.touched.ip, out.touched.day, out.touched.usage);
+          if (counted !== (id !== null)) this.view.forget(); // it was off: another writer, read again
+          else if (id !== null) this.view.committed(ip, day, 0, n);
           done(id);
         },
         fail: (err) => {
@@ -166,13 +162,14 @@ export class SqliteLedger implements QuotaLedger {
   private settle(r: Reservation, used: number | null): Promise<SettleResult> {
     const c = used === null ? 0 : Math.min(used, r.n);
     this.view.queue(r.ip, r.day, c, -r.n);
-    const out: { touched: Touched | null } = { touched: null };
+    const out: { moved: Moved | null } = { moved: null };
     return new Promise<SettleResult>((done, fail) =>
       this.group.add<SettleResult>({
         run: () => this.settleOne(r.id, used, out),
         done: (res) => {
           this.view.queue(r.ip, r.day, -c, r.n);
-          if (out.touched) this.view.committed(out.touched.ip, out.touched.day, out.touched.usage);
+          const m = out.moved;
+          if (m) this.view.committed(m.ip, m.day, m.committed, m.reserved);
           done(res);
         },
         fail: (err) => {
