@@ -274,7 +274,17 @@ describe('the warmup cap holds through faults (daemon as a process)', () => {
       assert.ok((await sendOne('first@example.net')).ok);
       sim.configure({ slowMs: 1500 });
       const inFlight = Array.from({ length: 4 }, (_, i) => sendOne(`full${i}@example.net`));
-      await waitFor(async () => (await quota(d)).reserved >= 4, 10_000, 'four hand-offs under way');
+      // Under way: each one's journal row written (before its body goes to PowerMTA), not only its units reserved
+      // at RCPT, or the disk could fill before a row and that message fail locally instead.
+      const begun = () => {
+        const db = new Database(path.join(stateDir, 'pmta-agent.db'), { readonly: true });
+        try {
+          return (db.prepare('SELECT COUNT(*) AS n FROM handoffs WHERE accepted IS NULL').get() as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      };
+      await waitFor(() => begun() >= 4, 10_000, 'four hand-offs under way');
       fillUp(filler);
       for (const r of await Promise.all(inFlight)) assert.ok(r.ok, JSON.stringify(r));
       const full = d.lines.filter((l) => l.event === 'ledger.commit_failed' && JSON.stringify(l).includes('SQLITE_FULL'));
