@@ -86,9 +86,9 @@ type Packed = Array<[string, Array<[string, string, string, number]>]>;
  * PowerMTA already has. Kept `accounting.indexDays` as the sent-message index
  * the accounting side attributes records with.
  *
- * Per message: one INSERT before the hand-off and one UPDATE after it, the
- * UPDATE in the group commit the ledger's writes share; the "settled" marks of
- * the dispatcher are written in batches.
+ * Per message: one INSERT before the hand-off and one UPDATE after it, both in
+ * the group commit the ledger's writes share on the fast path; the "settled"
+ * marks of the dispatcher are written in batches.
  */
 export class HandoffJournal {
   /** This process: rows of other owners left unsettled are a crashed process's. */
@@ -149,10 +149,30 @@ export class HandoffJournal {
     });
   }
 
-  /** Records a hand-off about to start; returns its id. Throws when the store cannot write it: then nothing may go out. */
+  /**
+   * Records a hand-off about to start, committed before it returns (with the
+   * writes queued so far, in one transaction); returns its id. Throws when the
+   * store cannot write it: then nothing may go out.
+   */
   begin(h: HandoffStart): number {
+    const params = this.row(h);
+    return this.group.writeNow(() => Number(this.stmts.insert.run(params).lastInsertRowid));
+  }
+
+  /**
+   * Records a hand-off about to start in the turn's group commit; resolves
+   * with its id once that transaction has committed, so the caller holds the
+   * message's first byte back until then. Rejects when the store cannot write
+   * it: then nothing may go out.
+   */
+  beginQueued(h: HandoffStart): Promise<number> {
+    const params = this.row(h);
+    return this.group.write(() => Number(this.stmts.insert.run(params).lastInsertRowid));
+  }
+
+  private row(h: HandoffStart): Record<string, unknown> {
     const packed: Packed = h.grants.map((g) => [g.rcpt, g.reservations.map((r) => [r.id, r.ip, r.day, r.n])]);
-    const info = this.stmts.insert.run({
+    return {
       owner: this.owner,
       tenantId: h.tenantId,
       spoolId: h.spoolId,
@@ -164,8 +184,7 @@ export class HandoffJournal {
       recipients: JSON.stringify(h.grants.map((g) => g.rcpt)),
       grants: JSON.stringify(packed),
       createdAt: this.now().getTime(),
-    });
-    return Number(info.lastInsertRowid);
+    };
   }
 
   /**

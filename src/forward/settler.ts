@@ -60,9 +60,14 @@ export class Settler {
 
   constructor(private readonly deps: SettlerDeps) {}
 
-  /** Journal row for a hand-off about to start (before its bytes go out). */
+  /** Journal row for a hand-off about to start (before its bytes go out), in a transaction of its own. */
   begin(h: Omit<HandoffStart, 'grants'>, held: ReadonlyArray<Held<Grant>>): number {
     return this.deps.journal.begin({ ...h, grants: held.map((x) => ({ rcpt: x.rcpt, reservations: reservationsOf(x.grant) })) });
+  }
+
+  /** The same row in the turn's group commit: resolves once committed; the message's bytes must wait for it. */
+  beginQueued(h: Omit<HandoffStart, 'grants'>, held: ReadonlyArray<Held<Grant>>): Promise<number> {
+    return this.deps.journal.beginQueued({ ...h, grants: held.map((x) => ({ rcpt: x.rcpt, reservations: reservationsOf(x.grant) })) });
   }
 
   /**

@@ -51,6 +51,23 @@ export class GroupCommit {
     return new Promise<T>((done, fail) => this.add({ run, done, fail }));
   }
 
+  /**
+   * Runs `run` now, committed with whatever is queued in one transaction, and
+   * returns its result (or throws its error) once committed: a write that must
+   * be durable before the caller goes on takes the queue along instead of
+   * paying a transaction of its own.
+   */
+  writeNow<T>(run: () => T): T {
+    if (this.db.inTransaction) throw new Error('writeNow inside a transaction: it could not promise a commit');
+    let out: { ok: true; value: T } | { ok: false; err: Error } | null = null;
+    this.add<T>({ run, done: (value) => (out = { ok: true, value }), fail: (err) => (out = { ok: false, err }) });
+    this.flush();
+    const r = out as { ok: true; value: T } | { ok: false; err: Error } | null;
+    if (r === null) throw new Error('group commit did not run');
+    if (!r.ok) throw r.err;
+    return r.value;
+  }
+
   /** Writes waiting for the next commit. */
   get size(): number {
     return this.pending.length;

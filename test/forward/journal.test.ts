@@ -106,6 +106,27 @@ describe('the hand-off journal', () => {
     assert.deepEqual(me.unsettled(), []);
   });
 
+  it('a row begun in the group commit is committed, and seen by another connection, when its promise resolves; a sync begin commits what was queued with it', async () => {
+    const j = new HandoffJournal(db, () => clock.now(), 'p1');
+    const other = openDb(db.name);
+    try {
+      const seen = (id: number) => other.prepare('SELECT COUNT(*) AS n FROM handoffs WHERE id = ?').get(id) as { n: number };
+      const queued = j.beginQueued(start(3, '<q1@x>', ['a@x.net']));
+      const answer = j.beginQueued(start(3, '<q2@x>', ['b@x.net']));
+      assert.equal((other.prepare('SELECT COUNT(*) AS n FROM handoffs').get() as { n: number }).n, 0, 'nothing before the group commits');
+      const id = await queued;
+      assert.equal(seen(id).n, 1);
+      const id2 = await answer;
+      const answered = j.answered(id2, ['b@x.net'], true);
+      const sync = j.begin(start(3, '<s1@x>', ['c@x.net']));
+      assert.equal(seen(sync).n, 1, 'committed when begin returns');
+      assert.deepEqual(other.prepare('SELECT accepted, settled FROM handoffs WHERE id = ?').get(id2), { accepted: '["b@x.net"]', settled: 1 }, 'the answer queued before it is committed with it');
+      await answered;
+    } finally {
+      other.close();
+    }
+  });
+
   it('settled marks are written in batches, and a flush writes them at once', async () => {
     const dead = new HandoffJournal(db, () => clock.now(), 'dead');
     const id = dead.begin(start(3, '<b@x>', ['a@x.net'], 'spool-1'));

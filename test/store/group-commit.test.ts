@@ -64,4 +64,17 @@ describe('group commit (the fast path writes of a turn in one transaction)', () 
     assert.equal(done, true);
     assert.equal((other.prepare("SELECT v FROM t WHERE k = 'f'").get() as { v: number }).v, 3);
   });
+
+  it('writeNow commits the queued writes and its own in one go, before it returns; its own error is thrown to it alone', async () => {
+    const g = groupCommit(db);
+    const insert = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    const queued = g.write(() => insert.run('g', 4).changes);
+    assert.equal(g.writeNow(() => insert.run('h', 5).changes), 1);
+    assert.equal(g.size, 0);
+    assert.deepEqual(other.prepare("SELECT k FROM t WHERE k IN ('g', 'h') ORDER BY k").all(), [{ k: 'g' }, { k: 'h' }], 'both committed when writeNow returns');
+    assert.equal(await queued, 1);
+    const alsoQueued = g.write(() => insert.run('i', 6).changes);
+    assert.throws(() => g.writeNow(() => insert.run('g', 7)), /UNIQUE/);
+    assert.equal(await alsoQueued, 1, 'the write queued before it is committed all the same');
+  });
 });
