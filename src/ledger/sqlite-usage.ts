@@ -41,9 +41,13 @@ export class UsageView {
     return out;
   }
 
-  /** One key, as read() gives it. */
-  one(ip: string, day: string): IpUsage {
-    return this.sum(this.rows(day), ip, day);
+  /**
+   * One key, as read() gives it but without asking SQLite whether another
+   * connection committed (that costs a read transaction): for the guess of
+   * whether a reservation will be granted, which the UPDATE decides anyway.
+   */
+  guess(ip: string, day: string): IpUsage {
+    return this.sum(this.days.get(day) ?? this.rows(day), ip, day);
   }
 
   /** A write queued for the next commit will move the counters by this much. */

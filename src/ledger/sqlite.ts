@@ -130,7 +130,7 @@ export class SqliteLedger implements QuotaLedger {
     if (n <= 0) throw new RangeError('reserve needs n > 0');
     const expires = now.getTime() + ttlMs;
     // The view counts the units at once if the cap will let them through, as the UPDATE will decide.
-    const u = this.view.one(ip, day);
+    const u = this.view.guess(ip, day);
     const counted = u.committed + u.reserved + n <= cap;
     if (counted) this.view.queue(ip, day, 0, n);
     const id = await new Promise<string | null>((done, fail) =>
