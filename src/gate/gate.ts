@@ -49,8 +49,8 @@ export interface IpQuotaView extends IpSnapshot {
 export class Gate {
   private rotation = 0;
   private dayTurn: ((day: DayKey) => Promise<void>) | null = null;
-  /** The last counters read per "day|key", for read-only views while the store is down. */
-  private readonly lastUsage = new Map<string, IpUsage>();
+  /** The last counters read per day and key, for read-only views while the store is down. */
+  private readonly lastUsage = new Map<DayKey, Map<IpAddress, IpUsage>>();
 
   constructor(
     private readonly registry: Registry,
@@ -104,18 +104,29 @@ export class Gate {
           return this.registry.tenant(of.id) ?? of;
         })
       : await this.turned(of, day);
+    return this.views(tenant, day, opts.allowStale === true, stale);
+  }
+
+  /** The snapshot of a tenant whose day has turned already. */
+  private async views(tenant: TenantRecord, day: DayKey, allowStale: boolean, staleTurn: boolean): Promise<IpQuotaView[]> {
+    let stale = staleTurn;
     const hour = this.pacedHour(day);
     const keys = tenant.ips.map((i) => i.address);
     if (hour !== null) for (const i of tenant.ips) if (i.state === 'warming') keys.push(hourBucket(i.address, hour));
     let usage: Map<IpAddress, IpUsage>;
     try {
       usage = await this.ledger.usage(day, keys);
-      if (this.lastUsage.size > 50_000) this.lastUsage.clear();
-      for (const [k, u] of usage) this.lastUsage.set(`${day}|${k}`, u);
+      let last = this.lastUsage.get(day);
+      if (last === undefined) {
+        if (this.lastUsage.size >= 3) this.lastUsage.clear();
+        this.lastUsage.set(day, (last = new Map()));
+      }
+      for (const [k, u] of usage) last.set(k, u);
     } catch (err) {
-      if (!opts.allowStale) throw err;
-      if (!keys.every((k) => this.lastUsage.has(`${day}|${k}`))) throw new StoreUnavailableError(err);
-      usage = new Map(keys.map((k) => [k, this.lastUsage.get(`${day}|${k}`)!]));
+      if (!allowStale) throw err;
+      const last = this.lastUsage.get(day);
+      if (last === undefined || !keys.every((k) => last.has(k))) throw new StoreUnavailableError(err);
+      usage = new Map(keys.map((k) => [k, last.get(k)!]));
       stale = true;
     }
     return tenant.ips.map((ip) => {
@@ -132,7 +143,20 @@ export class Gate {
         remaining = Math.min(remaining, limit.allowed);
       }
       // remaining is what is really left: the day's cap or this hour's pace, whichever is lower.
-      return { ...snap, hostname: ip.hostname, phase: phase.phase, committed: u.committed, reserved: u.reserved, remaining, hour: paced, stale };
+      return {
+        ip: snap.ip,
+        vmta: snap.vmta,
+        state: snap.state,
+        cap: snap.cap,
+        used: snap.used,
+        hostname: ip.hostname,
+        phase: phase.phase,
+        committed: u.committed,
+        reserved: u.reserved,
+        remaining,
+        hour: paced,
+        stale,
+      };
     });
   }
 
@@ -145,7 +169,8 @@ export class Gate {
     const day = this.today();
     const tenant = await this.turned(of, day);
     for (let attempt = 0; attempt < 4; attempt++) {
-      const snap = await this.snapshot(tenant, day);
+      // The day has turned above: not again for every attempt.
+      const snap = await this.views(tenant, day, false, false);
       // A message goes out through one VMTA, so later recipients of a transaction stay on its IP.
       const candidates = (onlyIp ? snap.filter((s) => s.ip === onlyIp) : snap).map((s) => ({ ...s, used: s.cap - s.remaining }));
       const pick = chooseIp(candidates, this.rotation++, n);
