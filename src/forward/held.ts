@@ -46,10 +46,9 @@ export class HoldingSink {
 
   async end(): Promise<Held> {
     if (this.out === null) {
-      // One buffer for the spool to write in one call.
-      const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+      const chunks = this.chunks;
       this.chunks = [];
-      return { kind: 'memory', bytes, size: this.size };
+      return heldInMemory(chunks, this.size);
     }
     this.out.end();
     await finished(this.out);
@@ -68,6 +67,25 @@ export class HoldingSink {
     if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     await fsp.rm(this.file, { force: true });
   }
+}
+
+/**
+ * The chunks as one buffer, joined when first read: only the spool reads it (to
+ * write the message in one call), so a message PowerMTA takes at once is never
+ * copied. A message of some size arrives in several socket reads, and the join
+ * was a copy of all of it per message.
+ */
+function heldInMemory(chunks: Buffer[], size: number): Held {
+  let joined: Buffer | null = chunks.length === 1 ? chunks[0]! : null;
+  return {
+    kind: 'memory',
+    size,
+    get bytes() {
+      joined ??= Buffer.concat(chunks, size);
+      chunks = [];
+      return joined;
+    },
+  };
 }
 
 /** Forgets a held message that does not go to the spool. */
