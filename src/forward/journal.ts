@@ -206,7 +206,13 @@ export class HandoffJournal {
     this.pendingSettled.push(id);
     if (this.pendingSettled.length >= 256) this.flush();
     else if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => this.flush(), 200);
+      this.flushTimer = setTimeout(() => {
+        try {
+          this.flush();
+        } catch {
+          // Kept for the next batch (or replayed, harmlessly, after a crash).
+        }
+      }, 200);
       this.flushTimer.unref();
     }
   }

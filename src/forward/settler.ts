@@ -71,25 +71,29 @@ export class Settler {
   }
 
   /**
-   * Applies the settlement. With `durableFirst` (the dispatcher) PowerMTA's
-   * acceptance is journalled before anything else, and the caller calls the
-   * returned `done` once its spool entry is updated; the fast path records the
-   * answer after the ledger, in one statement.
+   * Applies the settlement. PowerMTA's answer is journalled (the row still
+   * unsettled: a crash from here on replays the answer, and the ledger's
+   * idempotent commits count each unit once), the units are committed and
+   * released, and the row is marked settled with the next batch once the
+   * ledger has them. With `durableFirst` (the dispatcher) the answer is
+   * committed before anything else, and the caller calls the returned `done`
+   * once its spool entry is updated; the fast path asks for the answer, the
+   * releases and the commits at once, so SQLite writes them in one group commit.
    */
   async apply(ctx: SettleContext, s: Settlement<Grant>, opts: { durableFirst?: boolean; blamePmta?: boolean } = {}): Promise<() => void> {
     const { journal, log, metrics, health } = this.deps;
     const id = ctx.journalId;
-    if (id !== null && opts.durableFirst) await this.journalSafely(() => journal.answered(id, s.forwarded, false), ctx);
-    // Releases and commits asked for together: one group commit on SQLite.
+    const answered = id === null ? null : this.journalSafely(() => journal.answered(id, s.forwarded, false), ctx);
+    if (opts.durableFirst) await answered;
     const released = releaseGrants(this.deps.ledger, s.release);
     const item: PendingCommit = { journalId: id, grants: s.commit, callerDone: !opts.durableFirst };
     const ok = await this.commitAll(item);
     await released;
-    if (id !== null && !opts.durableFirst) await this.journalSafely(() => journal.answered(id, s.forwarded, ok), ctx);
+    await answered;
     if (!ok) {
       this.pending.add(item);
       this.arm();
-    }
+    } else if (item.callerDone && id !== null) this.markSettled(id);
 
     if (s.pmta.kind === 'answered') health.succeeded();
     else if (s.pmta.kind === 'failed' && opts.blamePmta !== false) {

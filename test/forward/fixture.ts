@@ -116,6 +116,7 @@ export async function forwardWorld(opts: { maxMessages?: number } = {}) {
     dir, db, clock, logs, ledger, journal, health, suppression, metrics, accepted, settler, spool, deps, grant, message, usage, outbox,
     close() {
       deps.forwarder.close();
+      journal.close();
       db.close();
       cleanup();
     },

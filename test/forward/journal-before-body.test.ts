@@ -61,7 +61,9 @@ describe('the fast path writes its journal row before the message reaches PowerM
       assert.deepEqual(seenAtBody, [[{ message_id: 'm1.abc@sos-mail.com', accepted: null }]]);
       const result = await handOff({ ...w.deps, forwarder }, msg, outcome, plan);
       assert.equal(result.kind, 'forwarded');
-      assert.deepEqual(observer.prepare('SELECT accepted, settled FROM handoffs').all(), [{ accepted: '["a@x.net","b@x.net"]', settled: 1 }]);
+      assert.deepEqual(observer.prepare('SELECT accepted, settled FROM handoffs').all(), [{ accepted: '["a@x.net","b@x.net"]', settled: 0 }], 'the answer, committed before the reply');
+      w.journal.flush();
+      assert.deepEqual(observer.prepare('SELECT settled FROM handoffs').all(), [{ settled: 1 }], 'settled with the next batch of marks');
       assert.deepEqual(await w.usage(), { committed: 2, reserved: 0 });
     } finally {
       forwarder.close();
