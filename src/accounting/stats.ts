@@ -3,6 +3,7 @@
 // the SMTP side reports accepted through recordAccepted.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
+import { groupCommit, type GroupCommit } from '../store/group-commit.js';
 import type { DayKey, IpAddress } from '../types.js';
 
 export interface Counts {
@@ -117,6 +118,63 @@ function stmts(db: Db): Statements {
 export function recordAccepted(db: Db, ip: IpAddress | string, tenantId: number, day: DayKey | string, n: number): void {
   if (n === 0) return;
   stmts(db).accepted.run(ip, day, tenantId, n);
+}
+
+interface AcceptedRow {
+  tenantId: number;
+  ip: string;
+  day: string;
+  n: number;
+}
+
+/**
+ * The SMTP side's "accepted" counts, written with the fast path's group commit
+ * (store/group-commit.ts): the counts of one group are summed per IP and day
+ * and written by one upsert each, in the transaction that holds the ledger's
+ * commits of the same messages, instead of a transaction of their own per
+ * turn. They are statistics, not quota (the ledger holds that): a failed write
+ * is reported through `onError` and not retried.
+ */
+export class AcceptedCounter {
+  private sums = new Map<string, AcceptedRow>();
+  private readonly group: GroupCommit;
+
+  constructor(
+    private readonly db: Db,
+    private readonly onError: (row: AcceptedRow, err: Error) => void,
+  ) {
+    this.group = groupCommit(db);
+  }
+
+  add(tenantId: number, ip: string, day: string, n: number): void {
+    if (n === 0) return;
+    const key = `${ip} ${day} ${tenantId}`;
+    const row = this.sums.get(key);
+    if (row) {
+      row.n += n;
+      return;
+    }
+    if (this.sums.size === 0) this.queue();
+    this.sums.set(key, { tenantId, ip, day, n });
+  }
+
+  private queue(): void {
+    let rows: AcceptedRow[] | null = null;
+    this.group.add({
+      run: () => {
+        // Taken once: a group retried write by write runs this again with the same rows.
+        if (rows === null) {
+          rows = [...this.sums.values()];
+          this.sums = new Map();
+        }
+        for (const r of rows) recordAccepted(this.db, r.ip, r.tenantId, r.day, r.n);
+      },
+      done: () => undefined,
+      fail: (err) => {
+        for (const r of rows ?? []) this.onError(r, err);
+      },
+    });
+  }
 }
 
 /** One day of a tenant: each IP that has counts, and the tenant's total. */

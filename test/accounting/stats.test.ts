@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { overview, performance as perf, rates, recordAccepted } from '../../src/accounting/stats.js';
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import { AcceptedCounter, overview, performance as perf, rates, recordAccepted } from '../../src/accounting/stats.js';
+import { openDb, type Db } from '../../src/store/db.js';
+import { groupCommit } from '../../src/store/group-commit.js';
 import { AccountingEffects } from '../../src/accounting/effects.js';
 import { splitCsvLine } from '../../src/accounting/csv.js';
 import { AcctHeader, parseRecord, type AcctRecord } from '../../src/accounting/records.js';
@@ -68,4 +72,43 @@ test('overview and performance: per IP, per day and tenant totals, days counted 
   // The other tenant's IP is not in this tenant's numbers.
   assert.equal(perf(store.db, ULIXAI_ID, '2026-11-01' as DayKey, '2026-11-30' as DayKey).totals.delivered, 1);
   assert.deepEqual(overview(store.db, SOS_ID, '2026-10-01' as DayKey).ips, []);
+});
+
+test('accepted counts go with the group commit: summed per IP and day, visible to another connection once that group committed', async () => {
+  const t = tmpDir();
+  try {
+    const db = openDb(path.join(t.dir, 'a.db'));
+    const other = openDb(db.name);
+    const errors: unknown[][] = [];
+    const counter = new AcceptedCounter(db, (row, err) => errors.push([row, err]));
+    counter.add(SOS_ID, '45.123.10.1', '2026-11-25', 2);
+    counter.add(SOS_ID, '45.123.10.1', '2026-11-25', 1);
+    counter.add(SOS_ID, '45.123.10.2', '2026-11-25', 4);
+    const read = () => other.prepare('SELECT ip, accepted FROM ip_stats_daily ORDER BY ip').all();
+    assert.deepEqual(read(), [], 'nothing before the group commits');
+    await groupCommit(db).write(() => undefined);
+    assert.deepEqual(read(), [
+      { ip: '45.123.10.1', accepted: 3 },
+      { ip: '45.123.10.2', accepted: 4 },
+    ]);
+    counter.add(SOS_ID, '45.123.10.1', '2026-11-25', 5);
+    await groupCommit(db).write(() => undefined);
+    assert.deepEqual(read(), [
+      { ip: '45.123.10.1', accepted: 8 },
+      { ip: '45.123.10.2', accepted: 4 },
+    ]);
+    assert.equal(errors.length, 0);
+    other.close();
+    db.close();
+
+    const ro = new Database(path.join(t.dir, 'a.db'), { readonly: true }) as Db;
+    const failing = new AcceptedCounter(ro, (row, err) => errors.push([row.ip, row.n, (err as Error).message]));
+    failing.add(SOS_ID, '45.123.10.1', '2026-11-25', 1);
+    await groupCommit(ro).write(() => undefined).catch(() => undefined);
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0]![2]), /readonly|read-only/i);
+    ro.close();
+  } finally {
+    t.cleanup();
+  }
 });
