@@ -5,6 +5,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
 import { systemClock, type Clock } from '../types.js';
 import { csvField, splitCsvLine } from './csv.js';
+import { SuppressedSet } from './suppressed-set.js';
 
 export const SUPPRESSION_REASONS = ['hard-bounce', 'complaint', 'manual'] as const;
 export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
@@ -63,6 +64,14 @@ interface Row {
   created_at: string;
 }
 
+/**
+ * Per connection: which pairs may be listed (suppressed-set.ts), kept by every
+ * SuppressionStore on it as it adds entries. The agent is the only writer of
+ * its SQLite file (one agent per state directory; the CLI goes through the
+ * API), so an address suppressed by anything is added here before its next RCPT.
+ */
+const listed = new WeakMap<Db, SuppressedSet>();
+
 export class SuppressionStore {
   private readonly checkStmt: Statement<[number, string]>;
   private readonly insertStmt: Statement<[number, string, string, string, string | null, string]>;
@@ -87,9 +96,11 @@ export class SuppressionStore {
     this.allStmt = db.prepare('SELECT * FROM suppression WHERE tenant_id = ? ORDER BY email');
   }
 
-  /** The entry that blocks this address for the tenant, or null. One indexed lookup. */
+  /** The entry that blocks this address for the tenant, or null. An address not listed costs no query. */
   check(tenantId: number, email: string): SuppressionHit | null {
-    const row = this.checkStmt.get(tenantId, normalizeEmail(email)) as Omit<Row, 'tenant_id' | 'email'> | undefined;
+    const normal = normalizeEmail(email);
+    if (!this.listed().mayHave(tenantId, normal)) return null;
+    const row = this.checkStmt.get(tenantId, normal) as Omit<Row, 'tenant_id' | 'email'> | undefined;
     if (row === undefined) return null;
     return { reason: row.reason, source: row.source, detail: row.detail, createdAt: row.created_at };
   }
@@ -97,8 +108,21 @@ export class SuppressionStore {
   /** True when the address was not on the list yet; an existing entry keeps its first reason. */
   add(tenantId: number, email: string, entry: NewSuppression): boolean {
     const at = (entry.at ?? this.clock.now()).toISOString();
-    const info = this.insertStmt.run(tenantId, normalizeEmail(email), entry.reason, entry.source, entry.detail ?? null, at);
+    const normal = normalizeEmail(email);
+    const info = this.insertStmt.run(tenantId, normal, entry.reason, entry.source, entry.detail ?? null, at);
+    listed.get(this.db)?.add(tenantId, normal);
     return info.changes > 0;
+  }
+
+  /** The connection's set of listed pairs, built from the table the first time (and again, larger, once full). */
+  private listed(): SuppressedSet {
+    let set = listed.get(this.db);
+    if (set === undefined || set.full) {
+      set = new SuppressedSet((this.db.prepare('SELECT COUNT(*) AS n FROM suppression').get() as { n: number }).n);
+      for (const r of this.db.prepare('SELECT tenant_id, email FROM suppression').iterate() as IterableIterator<{ tenant_id: number; email: string }>) set.add(r.tenant_id, r.email);
+      listed.set(this.db, set);
+    }
+    return set;
   }
 
   remove(tenantId: number, email: string): boolean {
@@ -164,6 +188,7 @@ export class SuppressionStore {
         }
         if (this.insertStmt.run(tenantId, email, reason, source, null, at).changes > 0) result.added++;
         else result.duplicates++;
+        listed.get(this.db)?.add(tenantId, email);
       });
     })();
     return result;

@@ -107,3 +107,22 @@ test('check finds each of 50,000 imported addresses whatever its case, and only 
   assert.equal(store.check(ULIXAI_ID, 'bulk0@x.org'), null);
   // How fast: bench/suppression.ts.
 });
+
+test('an address added after the list was first checked is found at the next check, through any store on the connection; 5,000 imported on top of a small list too', () => {
+  const tmp = tmpDir();
+  const { db } = storeIn(tmp.dir);
+  cleanups.push(() => db.close(), tmp.cleanup);
+  const gate = new SuppressionStore(db);
+  const accounting = new SuppressionStore(db); // as the accounting effects hold their own
+  assert.equal(gate.check(SOS_ID, 'late@x.org'), null);
+  accounting.add(SOS_ID, 'Late@X.org', { reason: 'hard-bounce', source: 'pmta-acct' });
+  assert.equal(gate.check(SOS_ID, 'late@x.org')?.reason, 'hard-bounce');
+  assert.equal(gate.check(ULIXAI_ID, 'late@x.org'), null);
+  // Far more than the set was sized for: it is built again, larger, and keeps every entry.
+  const r = accounting.importCsv(SOS_ID, Array.from({ length: 5000 }, (_, i) => `bulk${i}@x.org`).join('\n'));
+  assert.equal(r.added, 5000);
+  for (let i = 0; i < 5000; i++) assert.ok(gate.check(SOS_ID, `BULK${i}@x.org`), `bulk${i}@x.org found`);
+  assert.equal(gate.check(SOS_ID, 'bulk5000@x.org'), null);
+  assert.ok(accounting.remove(SOS_ID, 'bulk7@x.org'));
+  assert.equal(gate.check(SOS_ID, 'bulk7@x.org'), null, 'a removed address is not refused');
+});

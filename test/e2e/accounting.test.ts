@@ -66,6 +66,20 @@ describe('accounting through the running daemon: suppression, stats', () => {
     assert.equal((await h.api('/api/v2/quotas/sos-expat')).body.remaining_today, before);
   });
 
+  it('an address suppressed through the API is refused at the next RCPT, an imported one too; removed, it is accepted again', async () => {
+    // Sent to first: the gate has checked the list already when the entry is added.
+    assert.ok((await send(h.port, { to: 'later@example.net' })).ok);
+    assert.equal((await h.api('/api/v2/suppression/sos-expat', { method: 'POST', json: { email: 'Later@Example.net' } })).status, 201);
+    const r = await send(h.port, { to: 'later@example.net' });
+    assert.ok(!r.ok && r.code === 550, JSON.stringify(r));
+    const imported = await h.api('/api/v2/suppression/sos-expat/import', { method: 'POST', body: 'email\nbulk@example.net\n', headers: { 'content-type': 'text/csv' } });
+    assert.equal(imported.body.added, 1, JSON.stringify(imported.body));
+    const b = await send(h.port, { to: 'BULK@example.net' });
+    assert.ok(!b.ok && b.code === 550, JSON.stringify(b));
+    assert.equal((await h.api(`/api/v2/suppression/sos-expat/${encodeURIComponent('later@example.net')}`, { method: 'DELETE' })).status, 200);
+    assert.ok((await send(h.port, { to: 'later@example.net' })).ok);
+  });
+
   it('a complaint suppresses the address with 550 5.7.1', async () => {
     assert.ok((await send(h.port, { to: 'angry@example.net' })).ok);
     await waitFor(async () => (await suppressed(h, 'sos-expat', 'angry@example.net')) !== null, 10_000, 'complaint tailed');
