@@ -22,8 +22,8 @@ const MAX_DAYS = 4;
  */
 export class UsageView {
   private readonly days = new Map<string, Map<string, IpUsage>>();
-  /** Per "ip day": what the queued writes will change, when they commit as expected. */
-  private readonly queued = new Map<string, IpUsage>();
+  /** Per day and IP: what the queued writes will change, when they commit as expected. */
+  private readonly queued = new Map<string, Map<string, IpUsage>>();
   private version: unknown = undefined;
   private readonly versionStmt: Statement;
   private readonly dayStmt: Statement;
@@ -36,8 +36,9 @@ export class UsageView {
   /** Committed rows plus queued writes, for these keys of `day`. */
   read(day: string, ips: readonly string[]): Map<string, IpUsage> {
     const rows = this.rows(day);
+    const queued = this.queued.get(day);
     const out = new Map<string, IpUsage>();
-    for (const ip of ips) out.set(ip, this.sum(rows, ip, day));
+    for (const ip of ips) out.set(ip, sum(rows.get(ip), queued?.get(ip)));
     return out;
   }
 
@@ -47,18 +48,23 @@ export class UsageView {
    * whether a reservation will be granted, which the UPDATE decides anyway.
    */
   guess(ip: string, day: string): IpUsage {
-    return this.sum(this.days.get(day) ?? this.rows(day), ip, day);
+    return sum((this.days.get(day) ?? this.rows(day)).get(ip), this.queued.get(day)?.get(ip));
   }
 
   /** A write queued for the next commit will move the counters by this much. */
   queue(ip: string, day: string, committed: number, reserved: number): void {
-    const key = `${ip} ${day}`;
-    const q = this.queued.get(key);
-    if (q) {
+    let ofDay = this.queued.get(day);
+    if (ofDay === undefined) this.queued.set(day, (ofDay = new Map()));
+    const q = ofDay.get(ip);
+    if (q === undefined) ofDay.set(ip, { committed, reserved });
+    else {
       q.committed += committed;
       q.reserved += reserved;
-      if (q.committed === 0 && q.reserved === 0) this.queued.delete(key);
-    } else this.queued.set(key, { committed, reserved });
+      if (q.committed === 0 && q.reserved === 0) {
+        ofDay.delete(ip);
+        if (ofDay.size === 0) this.queued.delete(day);
+      }
+    }
   }
 
   /** A write moved the row by this much, and it is committed. */
@@ -79,12 +85,6 @@ export class UsageView {
     this.days.clear();
   }
 
-  private sum(rows: Map<string, IpUsage>, ip: string, day: string): IpUsage {
-    const base = rows.get(ip);
-    const q = this.queued.size ? this.queued.get(`${ip} ${day}`) : undefined;
-    return { committed: (base?.committed ?? 0) + (q?.committed ?? 0), reserved: (base?.reserved ?? 0) + (q?.reserved ?? 0) };
-  }
-
   private rows(day: string): Map<string, IpUsage> {
     const v = this.versionStmt.get();
     if (v !== this.version) {
@@ -101,6 +101,10 @@ export class UsageView {
     }
     return rows;
   }
+}
+
+function sum(base: IpUsage | undefined, q: IpUsage | undefined): IpUsage {
+  return { committed: (base?.committed ?? 0) + (q?.committed ?? 0), reserved: (base?.reserved ?? 0) + (q?.reserved ?? 0) };
 }
 
 const perConnection = new WeakMap<Db, UsageView>();
