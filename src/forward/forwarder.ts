@@ -1,10 +1,9 @@
-import { setMaxListeners } from 'node:events';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import nodemailer from 'nodemailer';
-import type { Transporter } from 'nodemailer';
-import { HeaderStamper } from '../stamp/stamper.js';
+import { Stamping } from '../stamp/stamper.js';
 import { jobIdFor, type HeaderInfo } from '../stamp/headers.js';
+import { SmtpError, type BodySink, type BodySource, type Extensions, type SmtpConnection } from './smtp-client.js';
+import { SmtpPool } from './smtp-pool.js';
 
 export interface PmtaTarget {
   host: string;
@@ -17,17 +16,26 @@ export interface PmtaTarget {
   clientName: string;
 }
 
+/** MAIL FROM parameters the client gave us, passed on when PowerMTA offers them. */
+export interface MailParams {
+  body?: '7BIT' | '8BITMIME';
+  smtputf8?: boolean;
+}
+
 export interface ForwardRequest {
   mailFrom: string;
   rcptTo: string[];
   vmta: string;
   /** X-Job when the message names no campaign (tenant slug and date). */
   jobFallback: string;
+  mailParams?: MailParams;
   /**
    * Called once the headers are known and before any byte of the message goes
-   * to PowerMTA (the journal row is written here). Throwing stops the hand-off.
+   * to PowerMTA (the journal row is written here); a returned promise is
+   * awaited before the first byte. A throw or a rejection stops the hand-off
+   * as a local failure.
    */
-  beforeBody?: (info: HeaderInfo, job: string) => void;
+  beforeBody?: (info: HeaderInfo, job: string) => void | Promise<void>;
 }
 
 export type ForwardOutcome =
@@ -39,38 +47,23 @@ export type ForwardOutcome =
 /**
  * The one way a message reaches PowerMTA, used by the fast path and the spool
  * dispatcher alike: the stored message is streamed from disk through the header
- * stamper into a pooled SMTP connection (nodemailer), never held in memory.
+ * stamper into a pooled SMTP connection, never held in memory.
  */
 export class Forwarder {
-  private transport: Transporter;
-  private abort = Forwarder.controller();
+  private readonly pool: SmtpPool;
+  /** Bumped by abortInFlight: a hand-off that started before it is given up. */
+  private generation = 0;
 
-  // One signal is shared by every hand-off in flight, each adding a listener.
-  private static controller(): AbortController {
-    const c = new AbortController();
-    setMaxListeners(0, c.signal);
-    return c;
-  }
-
-  constructor(private readonly target: PmtaTarget) {
-    const options = {
-      pool: true,
+  constructor(target: PmtaTarget) {
+    this.pool = new SmtpPool({
       host: target.host,
       port: target.port,
-      secure: false,
-      ignoreTLS: true, // loopback injection; PowerMTA's <source> decides what is allowed
-      name: target.clientName,
+      clientName: target.clientName,
+      connectTimeoutMs: target.connectTimeoutMs,
+      replyTimeoutMs: target.replyTimeoutMs,
       maxConnections: target.maxConnections,
-      maxMessages: target.maxMessagesPerConnection,
-      connectionTimeout: target.connectTimeoutMs,
-      greetingTimeout: target.replyTimeoutMs,
-      socketTimeout: target.replyTimeoutMs,
-      logger: false,
-      // The pool would resend a message whose connection dropped, from a stream
-      // already consumed: a truncated copy. Retrying is the spool's job.
-      maxRequeues: 0,
-    };
-    this.transport = nodemailer.createTransport(options);
+      maxMessagesPerConnection: target.maxMessagesPerConnection,
+    });
   }
 
   /** A message already on disk (the spool). */
@@ -85,72 +78,182 @@ export class Forwarder {
 
   /** A message as it streams in (the fast path), or from disk. */
   async forward(req: ForwardRequest, source: Readable): Promise<ForwardOutcome> {
-    let localError: Error | null = null;
-    let sourceEnded = false;
-    const stamper = new HeaderStamper((info) => {
-      const job = jobIdFor(info, req.jobFallback);
-      try {
-        req.beforeBody?.(info, job);
-      } catch (err) {
-        localError = err as Error;
-        throw err;
-      }
-      return { vmta: req.vmta, job };
-    });
-    source.on('error', (err) => {
-      localError ??= err;
-      stamper.destroy(err);
-    });
-    // A header block the stamper refuses is the message's fault, not PowerMTA's.
-    stamper.on('error', (err) => (localError ??= err));
-    source.once('end', () => (sourceEnded = true));
-    const raw = source.pipe(stamper);
+    const generation = this.generation;
+    const body = new StampedBody(req, source);
+    let conn: SmtpConnection;
     try {
-      const mail = { envelope: { from: req.mailFrom, to: req.rcptTo }, raw, signal: this.abort.signal };
-      const info = (await this.transport.sendMail(mail as Parameters<Transporter['sendMail']>[0])) as {
-        response?: string;
-        accepted?: Array<string | { address: string }>;
-        rejected?: Array<string | { address: string }>;
-        rejectedErrors?: Array<{ recipient?: string; responseCode?: number; response?: string }>;
-      };
-      const rejected = (info.rejectedErrors ?? []).map((e) => ({
-        rcpt: e.recipient ?? '',
-        code: e.responseCode ?? 550,
-        response: e.response ?? '',
-      }));
-      // A recipient deferred by PowerMTA (4xx at RCPT) was not taken: report it so the caller spools it.
-      return {
-        kind: 'accepted',
-        response: info.response ?? '250 OK',
-        accepted: (info.accepted ?? []).map(addr),
-        rejected,
-      };
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string };
-      if (localError) return { kind: 'unavailable', reason: `not handed to PowerMTA: ${(localError as Error).message}`, local: true };
-      // PowerMTA's socket idled because the client had not finished its upload: the client is slow, not PowerMTA.
-      if (!sourceEnded && err.code === 'ETIMEDOUT') return { kind: 'unavailable', reason: 'the client upload stalled past pmta.replyTimeoutMs', local: true };
-      return classify(err);
+      conn = await this.pool.acquire();
+    } catch (err) {
+      return body.outcome(err as Error);
+    }
+    try {
+      if (generation !== this.generation) return body.outcome(shuttingDown());
+      const params = mailParams(req.mailParams, conn.extensions);
+      if (typeof params !== 'string') return { kind: 'unavailable', reason: params.problem, local: true };
+      const sent = await conn.send({ from: req.mailFrom, to: req.rcptTo, params }, body);
+      // A recipient deferred by PowerMTA (4xx at RCPT) was not taken: it is reported so the caller spools it.
+      return { kind: 'accepted', response: sent.response, accepted: sent.accepted, rejected: sent.rejected };
+    } catch (err) {
+      return body.outcome(err as Error);
     } finally {
-      source.unpipe(stamper);
-      stamper.destroy();
+      this.pool.release(conn);
+      body.stop();
     }
   }
 
   /** Give up on every hand-off in progress (shutdown grace is over): they come back as unavailable and are spooled. */
   abortInFlight(): void {
-    const old = this.abort;
-    this.abort = Forwarder.controller();
-    old.abort(new Error('agent shutting down'));
+    this.generation++;
+    this.pool.abortAll(shuttingDown());
   }
 
   close(): void {
-    this.transport.close();
+    this.pool.close();
   }
 }
 
-function addr(a: string | { address: string }): string {
-  return typeof a === 'string' ? a : a.address;
+const shuttingDown = (): Error => Object.assign(new Error('agent shutting down'), { code: 'EABORT' });
+
+/**
+ * MAIL FROM's parameters as far as PowerMTA offers them: BODY=8BITMIME without
+ * 8BITMIME is sent without it (PowerMTA takes 8-bit data anyway); SMTPUTF8 mail
+ * cannot be passed on without SMTPUTF8, so it waits in the spool, saying why.
+ */
+function mailParams(p: MailParams | undefined, ext: Extensions): string | { problem: string } {
+  if (!p) return '';
+  let s = '';
+  if (p.body && ext.eightBitMime) s += ` BODY=${p.body}`;
+  if (p.smtputf8) {
+    if (!ext.smtpUtf8) return { problem: 'not handed to PowerMTA: the message needs SMTPUTF8 and PowerMTA does not offer it (EHLO)' };
+    s += ' SMTPUTF8';
+  }
+  return s;
+}
+
+/**
+ * The message for the SMTP client: the source's chunks through the stamper,
+ * held back while beforeBody's promise is pending, so nothing of the message
+ * reaches PowerMTA before it resolved.
+ */
+class StampedBody implements BodySource {
+  /** A failure on our side: the source, the header block, beforeBody. */
+  private localError: Error | null = null;
+  private sink: BodySink | null = null;
+  private readonly stamping: Stamping;
+  /** beforeBody's promise while it is pending. */
+  private gate: Promise<void> | null = null;
+  private held: Buffer[] = [];
+  private ended = false;
+  private pauses = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly req: ForwardRequest,
+    private readonly source: Readable,
+  ) {
+    this.stamping = new Stamping((info) => {
+      const job = jobIdFor(info, req.jobFallback);
+      const r = req.beforeBody?.(info, job);
+      if (r && typeof (r as Promise<void>).then === 'function') this.gate = r;
+      return { vmta: req.vmta, job };
+    });
+    // Kept after stop(): a source failing once the hand-off is over must not go unhandled.
+    source.on('error', this.onError);
+  }
+
+  start(sink: BodySink): void {
+    this.sink = sink;
+    if (this.localError) {
+      sink.fail(this.localError);
+      return;
+    }
+    this.source.on('data', this.onData);
+    this.source.once('end', this.onEnd);
+  }
+
+  pause(): void {
+    if (this.pauses++ === 0) this.source.pause();
+  }
+
+  resume(): void {
+    if (--this.pauses === 0 && !this.stopped) this.source.resume();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.source.off('data', this.onData);
+    this.source.off('end', this.onEnd);
+    // What is still coming is not ours to read: let it flow away.
+    if (!this.source.destroyed) this.source.resume();
+  }
+
+  /** The hand-off's outcome for a failure: ours, or PowerMTA's. */
+  outcome(err: Error): ForwardOutcome {
+    if (this.localError) return { kind: 'unavailable', reason: `not handed to PowerMTA: ${this.localError.message}`, local: true };
+    if ((err as NodeJS.ErrnoException).code === 'EABORT') return { kind: 'unavailable', reason: `not handed to PowerMTA: ${err.message}`, local: true };
+    // PowerMTA's socket idled because the client had not finished its upload: the client is slow, not PowerMTA.
+    if (err instanceof SmtpError && err.stalledBody) return { kind: 'unavailable', reason: 'the client upload stalled past pmta.replyTimeoutMs', local: true };
+    return classify(err as SmtpError);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.stamping.push(chunk, this.emit);
+    } catch (err) {
+      this.failLocal(err as Error);
+      return;
+    }
+    this.waitForGate();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    try {
+      this.stamping.end(this.emit);
+    } catch (err) {
+      this.failLocal(err as Error);
+      return;
+    }
+    if (this.gate) this.waitForGate();
+    else this.sink?.end();
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.failLocal(err);
+  };
+
+  private readonly emit = (b: Buffer): void => {
+    if (this.gate) this.held.push(b);
+    else this.sink?.chunk(b);
+  };
+
+  private gateWaited = false;
+
+  private waitForGate(): void {
+    const gate = this.gate;
+    if (!gate || this.gateWaited) return;
+    this.gateWaited = true;
+    this.pause();
+    gate.then(
+      () => {
+        if (this.stopped) return;
+        this.gate = null;
+        const held = this.held;
+        this.held = [];
+        for (const b of held) this.sink?.chunk(b);
+        if (this.ended) this.sink?.end();
+        this.resume();
+      },
+      (err: unknown) => this.failLocal(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  private failLocal(err: Error): void {
+    this.localError ??= err;
+    if (this.stopped) return;
+    this.sink?.fail(err);
+  }
 }
 
 /**
@@ -158,7 +261,7 @@ function addr(a: string | { address: string }): string {
  * refusal to pass on; anything else (connection refused, timeout, a 4xx, a 5xx
  * greeting) means PowerMTA cannot take it now, and the message is spooled.
  */
-function classify(err: NodeJS.ErrnoException & { responseCode?: number; response?: string; command?: string }): ForwardOutcome {
+function classify(err: Partial<SmtpError> & Error): ForwardOutcome {
   const code = err.responseCode;
   const aboutMessage = err.command === 'MAIL FROM' || err.command === 'RCPT TO' || err.command === 'DATA';
   if (code && code >= 500 && aboutMessage) return { kind: 'refused', code, response: err.response ?? err.message };

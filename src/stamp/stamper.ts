@@ -1,4 +1,4 @@
-// Stamps routing headers onto a message stream on its way to PowerMTA.
+// Stamps routing headers onto a message on its way to PowerMTA.
 //
 // Only the header block is buffered (bounded by maxHeaderBytes); once it is
 // stamped, every later chunk is passed on as received, so the body of a
@@ -21,7 +21,12 @@ export class HeaderRefused extends Error {
   }
 }
 
-export class HeaderStamper extends Transform {
+/**
+ * The stamping without a stream around it, for a caller that moves the bytes
+ * itself (the SMTP client to PowerMTA): chunks in, the bytes to pass on out
+ * through `emit`, in order. Throws HeaderRefused.
+ */
+export class Stamping {
   /** The parsed headers, once the header block has been seen. */
   info: HeaderInfo | null = null;
   private readonly collector: HeaderCollector;
@@ -31,38 +36,27 @@ export class HeaderStamper extends Transform {
     private readonly makeStamp: MakeStamp,
     opts: HeaderStamperOptions = {},
   ) {
-    super();
     this.collector = new HeaderCollector(opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  push(chunk: Buffer, emit: (b: Buffer) => void): void {
     if (this.passing) {
-      cb(null, chunk);
+      emit(chunk);
       return;
     }
-    try {
-      const header = this.collector.push(chunk);
-      if (header !== null) this.emitStamped(header);
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
+    const header = this.collector.push(chunk);
+    if (header !== null) this.emitStamped(header, emit);
   }
 
-  override _flush(cb: TransformCallback): void {
-    try {
-      // The stream ended with no empty line (or it was never reached): the
-      // whole message is header block without a body. It still gets stamped,
-      // since PowerMTA routes it like any other.
-      const header = this.passing ? null : this.collector.end();
-      if (header !== null) this.emitStamped(header);
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
+  end(emit: (b: Buffer) => void): void {
+    // The stream ended with no empty line (or it was never reached): the
+    // whole message is header block without a body. It still gets stamped,
+    // since PowerMTA routes it like any other.
+    const header = this.passing ? null : this.collector.end();
+    if (header !== null) this.emitStamped(header, emit);
   }
 
-  private emitStamped(header: CollectedHeader): void {
+  private emitStamped(header: CollectedHeader, emit: (b: Buffer) => void): void {
     this.passing = true;
     const problem = headerProblem(header.block.toString('latin1'), header.truncated, this.collector.maxBytes);
     if (problem) throw new HeaderRefused(problem);
@@ -80,8 +74,44 @@ export class HeaderStamper extends Transform {
       keepsOwnJob(info),
       eol,
     );
-    this.push(Buffer.from(stamped, 'latin1'));
-    for (const b of header.rest) this.push(b);
+    emit(Buffer.from(stamped, 'latin1'));
+    for (const b of header.rest) emit(b);
+  }
+}
+
+/** Stamping as a Transform stream. */
+export class HeaderStamper extends Transform {
+  private readonly stamping: Stamping;
+  private readonly out = (b: Buffer): void => {
+    this.push(b);
+  };
+
+  constructor(makeStamp: MakeStamp, opts: HeaderStamperOptions = {}) {
+    super();
+    this.stamping = new Stamping(makeStamp, opts);
+  }
+
+  /** The parsed headers, once the header block has been seen. */
+  get info(): HeaderInfo | null {
+    return this.stamping.info;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.stamping.push(chunk, this.out);
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.stamping.end(this.out);
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
   }
 }
 
