@@ -80,23 +80,26 @@ export class Forwarder {
   async forward(req: ForwardRequest, source: Readable): Promise<ForwardOutcome> {
     const generation = this.generation;
     const body = new StampedBody(req, source);
-    let conn: SmtpConnection;
     try {
-      conn = await this.pool.acquire();
-    } catch (err) {
-      return body.outcome(err as Error);
-    }
-    try {
-      if (generation !== this.generation) return body.outcome(shuttingDown());
-      const params = mailParams(req.mailParams, conn.extensions);
-      if (typeof params !== 'string') return { kind: 'unavailable', reason: params.problem, local: true };
-      const sent = await conn.send({ from: req.mailFrom, to: req.rcptTo, params }, body);
-      // A recipient deferred by PowerMTA (4xx at RCPT) was not taken: it is reported so the caller spools it.
-      return { kind: 'accepted', response: sent.response, accepted: sent.accepted, rejected: sent.rejected };
-    } catch (err) {
-      return body.outcome(err as Error);
+      let conn: SmtpConnection;
+      try {
+        conn = await this.pool.acquire();
+      } catch (err) {
+        return body.outcome(err as Error);
+      }
+      try {
+        if (generation !== this.generation) return body.outcome(shuttingDown());
+        const params = mailParams(req.mailParams, conn.extensions);
+        if (typeof params !== 'string') return { kind: 'unavailable', reason: params.problem, local: true };
+        const sent = await conn.send({ from: req.mailFrom, to: req.rcptTo, params }, body);
+        // A recipient deferred by PowerMTA (4xx at RCPT) was not taken: it is reported so the caller spools it.
+        return { kind: 'accepted', response: sent.response, accepted: sent.accepted, rejected: sent.rejected };
+      } catch (err) {
+        return body.outcome(err as Error);
+      } finally {
+        this.pool.release(conn);
+      }
     } finally {
-      this.pool.release(conn);
       body.stop();
     }
   }
@@ -131,9 +134,12 @@ function mailParams(p: MailParams | undefined, ext: Extensions): string | { prob
 }
 
 /**
- * The message for the SMTP client: the source's chunks through the stamper,
- * held back while beforeBody's promise is pending, so nothing of the message
- * reaches PowerMTA before it resolved.
+ * The message for the SMTP client: the source's chunks through the stamper.
+ * The header block is read (and beforeBody called) at once, while the
+ * connection and the envelope are under way; the stamped bytes are held until
+ * PowerMTA's 354 and while beforeBody's promise is pending, so nothing of the
+ * message reaches PowerMTA before it resolved. After the header block the
+ * source is read only as PowerMTA takes the bytes.
  */
 class StampedBody implements BodySource {
   /** A failure on our side: the source, the header block, beforeBody. */
@@ -142,13 +148,17 @@ class StampedBody implements BodySource {
   private readonly stamping: Stamping;
   /** beforeBody's promise while it is pending. */
   private gate: Promise<void> | null = null;
+  private gateWaited = false;
+  /** Stamped bytes not yet given to the sink. */
   private held: Buffer[] = [];
   private ended = false;
+  /** Paused after the header block until the sink is there. */
+  private readAhead = false;
   private pauses = 0;
   private stopped = false;
 
   constructor(
-    private readonly req: ForwardRequest,
+    req: ForwardRequest,
     private readonly source: Readable,
   ) {
     this.stamping = new Stamping((info) => {
@@ -159,6 +169,8 @@ class StampedBody implements BodySource {
     });
     // Kept after stop(): a source failing once the hand-off is over must not go unhandled.
     source.on('error', this.onError);
+    source.on('data', this.onData);
+    source.once('end', this.onEnd);
   }
 
   start(sink: BodySink): void {
@@ -167,8 +179,11 @@ class StampedBody implements BodySource {
       sink.fail(this.localError);
       return;
     }
-    this.source.on('data', this.onData);
-    this.source.once('end', this.onEnd);
+    if (!this.gate) this.release();
+    if (this.readAhead) {
+      this.readAhead = false;
+      this.resume();
+    }
   }
 
   pause(): void {
@@ -182,6 +197,7 @@ class StampedBody implements BodySource {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.held = [];
     this.source.off('data', this.onData);
     this.source.off('end', this.onEnd);
     // What is still coming is not ours to read: let it flow away.
@@ -204,6 +220,10 @@ class StampedBody implements BodySource {
       this.failLocal(err as Error);
       return;
     }
+    if (this.sink === null && !this.readAhead && this.stamping.info !== null) {
+      this.readAhead = true;
+      this.pause();
+    }
     this.waitForGate();
   };
 
@@ -216,7 +236,7 @@ class StampedBody implements BodySource {
       return;
     }
     if (this.gate) this.waitForGate();
-    else this.sink?.end();
+    else if (this.sink) this.sink.end();
   };
 
   private readonly onError = (err: Error): void => {
@@ -224,11 +244,18 @@ class StampedBody implements BodySource {
   };
 
   private readonly emit = (b: Buffer): void => {
-    if (this.gate) this.held.push(b);
-    else this.sink?.chunk(b);
+    if (this.gate || !this.sink) this.held.push(b);
+    else this.sink.chunk(b);
   };
 
-  private gateWaited = false;
+  /** Gives the sink what was held, and the end if it came. */
+  private release(): void {
+    const sink = this.sink!;
+    const held = this.held;
+    this.held = [];
+    for (const b of held) sink.chunk(b);
+    if (this.ended) sink.end();
+  }
 
   private waitForGate(): void {
     const gate = this.gate;
@@ -239,10 +266,7 @@ class StampedBody implements BodySource {
       () => {
         if (this.stopped) return;
         this.gate = null;
-        const held = this.held;
-        this.held = [];
-        for (const b of held) this.sink?.chunk(b);
-        if (this.ended) this.sink?.end();
+        if (this.sink) this.release();
         this.resume();
       },
       (err: unknown) => this.failLocal(err instanceof Error ? err : new Error(String(err))),

@@ -83,7 +83,7 @@ export interface Sent {
   rejected: Array<{ rcpt: string; code: number; response: string }>;
 }
 
-/** Pending writes of the message are flushed in one writev once they reach this size. */
+/** Pending writes of the message are flushed at once (one writev) when they reach this size. */
 const FLUSH_BYTES = 64 * 1024;
 
 const isOk = (r: Reply): boolean => r.code >= 200 && r.code < 300;
@@ -107,6 +107,7 @@ export class SmtpConnection implements BodySink {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private draining = false;
+  private flushScheduled = false;
   private goneNotified = false;
 
   private constructor(
@@ -190,6 +191,8 @@ export class SmtpConnection implements BodySink {
     this.failure = err;
     this.dead = true;
     this.socket.destroy();
+    this.pending = [];
+    this.pendingBytes = 0;
     const w = this.waiting;
     this.waiting = null;
     w?.reject(err);
@@ -284,7 +287,19 @@ export class SmtpConnection implements BodySink {
     this.pending.push(e);
     this.pendingBytes += e.length;
     if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.flushScheduled) {
+      // Later in this turn of the event loop: the stamped header, the rest of the
+      // chunk and, for a message that came in one piece, its end go in one write;
+      // a slow upload still reaches PowerMTA as it comes.
+      this.flushScheduled = true;
+      setImmediate(this.scheduledFlush);
+    }
   }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    if (this.pending.length > 0 && this.body) this.flush();
+  };
 
   end(): void {
     const body = this.body;

@@ -114,8 +114,8 @@ const WANTED = new Set([
   'from',
 ]);
 
-// On the wire to PowerMTA nodemailer turns a bare CR and a bare LF into CRLF
-// (nodemailer smtp-connection/data-stream.js), so PowerMTA sees a line end at
+// On the wire to PowerMTA the SMTP client turns a bare CR and a bare LF into
+// CRLF (src/forward/data-encoder.ts), so PowerMTA sees a line end at
 // each of CRLF, CR and LF. Every header decision here reads the block the same
 // way, or a tenant could hide a field behind a bare CR
 // (`Feedback-ID: x\rX-Virtual-MTA: <another tenant's VMTA>`).

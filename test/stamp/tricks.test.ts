@@ -1,5 +1,5 @@
 // What leaves the agent under every line-ending and header trick a tenant can
-// try: the stamped block as PowerMTA reads it after nodemailer's wire
+// try: the stamped block as PowerMTA reads it after the SMTP client's wire
 // normalisation (a bare CR or LF becomes CRLF) has exactly one X-Virtual-MTA,
 // the tenant's own, and at most one X-Job; or the message is refused.
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { chunksOf, runThrough } from './streams.js';
 const OURS = 'sos-expat-45-123-10-1';
 const makeStamp = (info: HeaderInfo) => ({ vmta: OURS, job: jobIdFor(info, 'sos-expat-20261125') });
 
-/** The wire as PowerMTA receives it: every CR, LF and CRLF is a CRLF (nodemailer smtp-connection/data-stream.js). */
+/** The wire as PowerMTA receives it: every CR, LF and CRLF is a CRLF (src/forward/data-encoder.ts). */
 const onTheWire = (b: Buffer) => b.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
 
 /** PowerMTA's header fields, read leniently: up to the first empty line, unfolded, names without white space or NUL, lower-cased. */
