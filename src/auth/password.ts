@@ -1,7 +1,36 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, createHmac, createSecretKey } from 'node:crypto';
 import { promisify } from 'node:util';
 
-const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+const scryptNow = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+
+// A scrypt holds 128*N*r bytes while it runs (16 MB for our hashes) and libuv runs up
+// to four at once, so a burst of logins that miss the AuthCache (every user after a
+// restart or when their entries expire together, wrong passwords) held up to 64 MB
+// more and kept the threadpool from the spool's file writes (issue 15, peak RSS:
+// 8 logins at once took the daemon from 99 to 165 MB). One at a time, in order: a
+// burst's last login waits about 40 ms per login before it, and logins that hit the
+// cache (nearly all of them) do not wait at all.
+export const SCRYPTS_AT_ONCE = 1;
+let scryptsRunning = 0;
+const scryptQueue: Array<() => void> = [];
+
+async function scrypt(pw: string, salt: Buffer, len: number, opts: object): Promise<Buffer> {
+  // A finished scrypt hands its slot to the next in line, so the count never passes the limit.
+  if (scryptsRunning >= SCRYPTS_AT_ONCE) await new Promise<void>((resolve) => scryptQueue.push(resolve));
+  else scryptsRunning++;
+  try {
+    return await scryptNow(pw, salt, len, opts);
+  } finally {
+    const next = scryptQueue.shift();
+    if (next) next();
+    else scryptsRunning--;
+  }
+}
+
+/** How many scrypt computations run now (at most SCRYPTS_AT_ONCE). */
+export function scryptsInFlight(): number {
+  return scryptsRunning;
+}
 
 // Format: scrypt$N$r$p$salt(base64)$hash(base64). Parameters travel with the hash
 // so they can be raised later without invalidating existing ones.
