@@ -245,6 +245,7 @@ export class Dispatcher {
     const outcome = await forwarder.forwardFile(
       {
         mailFrom: entry.meta.mailFrom,
+        ...(entry.meta.mailParams ? { mailParams: entry.meta.mailParams } : {}),
         rcptTo: held.map((h) => h.rcpt),
         vmta: ip.vmta,
         jobFallback: this.deps.jobFallback(tenant),

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
-import type { ForwardOutcome, ForwardRequest, Forwarder } from './forwarder.js';
+import type { ForwardOutcome, ForwardRequest, Forwarder, MailParams } from './forwarder.js';
 import { discardHeld, type Held } from './held.js';
 import type { PmtaHealth } from './pmta-health.js';
 import { settle } from './settle.js';
@@ -18,6 +18,8 @@ export interface ReceivedMessage {
   body: Held;
   size: number;
   mailFrom: string;
+  /** MAIL FROM's BODY= and SMTPUTF8 as the client sent them. */
+  mailParams?: MailParams;
   messageId: string | null;
   /** Recipients holding a reservation, all on one IP. */
   granted: Array<{ rcpt: string; grant: Grant }>;
@@ -59,7 +61,13 @@ export interface ForwardPlan {
 }
 
 /** Whether the fast path should try PowerMTA for this transaction, and how. */
-export function forwardPlan(deps: HandOffDeps, tenant: TenantRecord, mailFrom: string, granted: ReceivedMessage['granted']): ForwardPlan | null {
+export function forwardPlan(
+  deps: HandOffDeps,
+  tenant: TenantRecord,
+  mailFrom: string,
+  granted: ReceivedMessage['granted'],
+  mailParams?: MailParams,
+): ForwardPlan | null {
   const first = granted[0];
   if (!first || deps.health.isDown()) return null;
   const ip = first.grant.ip;
@@ -70,6 +78,7 @@ export function forwardPlan(deps: HandOffDeps, tenant: TenantRecord, mailFrom: s
       rcptTo: granted.map((g) => g.rcpt),
       vmta: ip.vmta,
       jobFallback: deps.jobFallback(tenant),
+      ...(hasMailParams(mailParams) ? { mailParams } : {}),
       beforeBody: (info, job) => {
         const h = { tenantId: tenant.id, spoolId: null, messageId: info.messageId, jobId: job || null, ip: ip.address, vmta: ip.vmta, day: first.grant.reservation.day };
         plan.journalId = deps.settler.begin(h, granted);
@@ -77,6 +86,11 @@ export function forwardPlan(deps: HandOffDeps, tenant: TenantRecord, mailFrom: s
     },
   };
   return plan;
+}
+
+/** Only what the client asked for goes on: an empty set leaves requests and spool files as they were. */
+export function hasMailParams(p: MailParams | undefined): p is MailParams {
+  return p !== undefined && (p.body !== undefined || p.smtputf8 === true);
 }
 
 /**
@@ -124,6 +138,7 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
     id: msg.id,
     tenantId: msg.tenant.id,
     mailFrom: msg.mailFrom,
+    ...(hasMailParams(msg.mailParams) ? { mailParams: msg.mailParams } : {}),
     rcptTo: toSpool,
     arrivedAt: msg.arrivedAt.toISOString(),
     reason,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { fsyncDir, fsyncPath } from '../store/fsync.js';
 import { DIR_MODE, FILE_MODE } from '../store/modes.js';
+import type { MailParams } from './forwarder.js';
 import { HoldingSink, type Held } from './held.js';
 
 /** What the spool knows of a message besides its bytes. */
@@ -12,6 +13,8 @@ export interface SpoolMeta {
   /** The tenant's id: a slug may be renamed, the id never changes. */
   tenantId: number;
   mailFrom: string;
+  /** MAIL FROM's BODY= and SMTPUTF8, passed on to PowerMTA; absent in files from before they were kept. */
+  mailParams?: MailParams;
   rcptTo: string[];
   arrivedAt: string; // ISO time
   reason: string;

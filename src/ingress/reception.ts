@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { AuthCache } from '../auth/password.js';
 import type { Gate } from '../gate/gate.js';
 import type { SuppressionCheck } from '../forward/dispatcher.js';
+import type { MailParams } from '../forward/forwarder.js';
 import { forwardPlan, handOff, type HandOffDeps, type HandOffResult } from '../forward/handoff.js';
 import { releaseGrant, reservationsOf, type Grant } from '../ledger/grant.js';
 import { Spool } from '../forward/spool.js';
@@ -32,6 +33,8 @@ export interface ReceptionDeps extends HandOffDeps {
 export interface Transaction {
   tenant: TenantRecord;
   mailFrom: string;
+  /** MAIL FROM's BODY= and SMTPUTF8, for PowerMTA. */
+  mailParams: MailParams;
   granted: Array<{ rcpt: string; grant: Grant }>;
   deferred: string[];
   deferReason: string;
@@ -60,7 +63,7 @@ export class Reception {
   constructor(private readonly deps: ReceptionDeps) {}
 
   /** `log` already bound to the tenant (an SMTP session's after AUTH); else the tenant's own. */
-  begin(tenant: TenantRecord, sentMailFrom: string, log?: Logger): Step<Transaction> {
+  begin(tenant: TenantRecord, sentMailFrom: string, log?: Logger, mailParams: MailParams = {}): Step<Transaction> {
     const txLog = log ?? this.tenantLog(tenant);
     const mailFrom = withAsciiDomain(sentMailFrom);
     if (mailFrom === null) {
@@ -75,7 +78,7 @@ export class Reception {
       this.deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
       return { ok: false, reply: replies.senderNotAllowed(domain) };
     }
-    return { ok: true, value: { tenant, mailFrom, granted: [], deferred: [], deferReason: '', log: txLog } };
+    return { ok: true, value: { tenant, mailFrom, mailParams, granted: [], deferred: [], deferReason: '', log: txLog } };
   }
 
   private tenantLog(tenant: TenantRecord): Logger {
@@ -172,7 +175,7 @@ export class Reception {
     await this.confirmGrants(tx);
     const arrivedAt = deps.clock.now();
     const id = Spool.newId(arrivedAt);
-    const plan = forwardPlan(deps, tx.tenant, tx.mailFrom, tx.granted);
+    const plan = forwardPlan(deps, tx.tenant, tx.mailFrom, tx.granted, tx.mailParams);
     // PowerMTA's part only: from the end of the client's upload to PowerMTA's answer.
     let uploaded = process.hrtime.bigint();
     stream.once('end', () => (uploaded = process.hrtime.bigint()));
@@ -209,7 +212,7 @@ export class Reception {
     const granted = tx.granted.splice(0);
     const result = await handOff(
       deps,
-      { id, tenant: tx.tenant, body: teed.held, size: teed.size, mailFrom: tx.mailFrom, messageId, granted, deferred: tx.deferred, deferReason: tx.deferReason, arrivedAt },
+      { id, tenant: tx.tenant, body: teed.held, size: teed.size, mailFrom: tx.mailFrom, mailParams: tx.mailParams, messageId, granted, deferred: tx.deferred, deferReason: tx.deferReason, arrivedAt },
       teed.outcome,
       plan,
     );

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
+import type { MailParams } from '../forward/forwarder.js';
 import type { Logger } from '../log/logger.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import { acceptWithoutProxyCheck } from './accept.js';
@@ -13,6 +14,19 @@ import { replies, SmtpReplyError, type Reply } from './replies.js';
 import { WaitingRoom } from './waiting-room.js';
 
 export type IngressDeps = ReceptionDeps;
+
+/**
+ * BODY= and SMTPUTF8 from MAIL FROM (smtp-server has checked them: BODY is 7BIT or
+ * 8BITMIME, SMTPUTF8 a bare flag), so PowerMTA hears what MailWizz declared.
+ */
+function mailParamsOf(args: SMTPServerAddress['args']): MailParams {
+  const params: MailParams = {};
+  if (!args) return params;
+  const body = typeof args.BODY === 'string' ? args.BODY.toUpperCase() : undefined;
+  if (body === '7BIT' || body === '8BITMIME') params.body = body;
+  if (args.SMTPUTF8 === true) params.smtputf8 = true;
+  return params;
+}
 
 interface SessionUser {
   tenant: string;
@@ -192,7 +206,7 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
           deps.metrics.smtpReplies.inc({ stage: 'mail', class: '5xx' });
           throw fail(replies.authRequired());
         }
-        const step = reception.begin(tenant, address.address, logOf(session));
+        const step = reception.begin(tenant, address.address, logOf(session), mailParamsOf(address.args));
         if (!step.ok) throw fail(step.reply);
         txs.set(session.id, step.value);
       })().then(() => cb(), cb);
