@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { TenantRecord } from '../tenants/registry.js';
 import { acceptWithoutProxyCheck } from './accept.js';
 import { AuthThrottle } from './auth-throttle.js';
+import { scanDataNatively } from './data-scan.js';
 import { Credentials } from './credentials.js';
 import { useOwnEnhancedCodes } from './enhanced-codes.js';
 import { greetWithoutPause } from './greeting.js';
@@ -262,6 +263,9 @@ export function createIngress(cfg: Config['smtp'], deps: IngressDeps, current: (
   server.on('error', (err) => deps.log.error('smtp.server_error', { error: err }));
   if (!greetWithoutPause(server)) {
     deps.log.warn('smtp.greeting_pause_kept', { note: 'this smtp-server version is not the one the greeting patch knows; each connection waits 100 ms for its greeting' });
+  }
+  if (!scanDataNatively()) {
+    deps.log.warn('smtp.data_scan_patch_skipped', { note: 'this smtp-server version is not the one the DATA scan patch knows; the end of DATA is found by the library\'s byte loop' });
   }
   if (!acceptWithoutProxyCheck(server)) {
     deps.log.warn('smtp.accept_patch_skipped', { note: 'this smtp-server version is not the one the accept patch knows; sessions are set up as the library does' });
