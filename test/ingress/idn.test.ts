@@ -71,7 +71,7 @@ describe('internationalized domains become A-labels at ingress', () => {
       assert.ok(envelopeLines().some((l) => l === 'RCPT TO:<jean@xn--exmple-cua.net>'), envelopeLines().join('\n'));
     });
 
-    it('a client sending UTF-8 with SMTPUTF8: sender and recipient domains reach PowerMTA as A-labels', async () => {
+    it('a client sending UTF-8 with SMTPUTF8: sender and recipient domains reach PowerMTA as A-labels, local parts as sent', async () => {
       const m = campaignMessage({ to: 'jean@exämple.net' });
       const c = await rawSmtp(port);
       try {
@@ -79,6 +79,7 @@ describe('internationalized domains become A-labels at ingress', () => {
         assert.match(await c.cmd(`AUTH PLAIN ${Buffer.from(`\0${SOS.username}\0${SOS.password}`).toString('base64')}`), /^235 /);
         assert.match(await c.cmd(`MAIL FROM:<news@${idnSender}> SMTPUTF8`), /^250 /);
         assert.match(await c.cmd('RCPT TO:<marie@exämple.net>'), /^250 /);
+        assert.match(await c.cmd('RCPT TO:<josé@exämple.net>'), /^250 /);
         assert.match(await c.cmd('DATA'), /^354 /);
         assert.match(await c.cmd(`${m.raw}\r\n.`), /^250 /);
         await c.cmd('QUIT');
@@ -89,6 +90,8 @@ describe('internationalized domains become A-labels at ingress', () => {
       const lines = envelopeLines();
       assert.ok(lines.some((l) => /^MAIL FROM:<news@xn--ss-mail-90a\.com>/.test(l)), lines.join('\n'));
       assert.ok(lines.includes('RCPT TO:<marie@xn--exmple-cua.net>'), lines.join('\n'));
+      // The local part as sent: PowerMTA gets it with SMTPUTF8.
+      assert.ok(lines.includes('RCPT TO:<josé@xn--exmple-cua.net>'), lines.join('\n'));
     });
 
     it('a suppression stored for the A-label (as PowerMTA logs it) refuses the Unicode form at RCPT', async () => {
