@@ -227,6 +227,22 @@ const MIGRATIONS: string[] = [
   CREATE INDEX handoffs_fate ON handoffs(message_id) WHERE fate = 'unknown';
   CREATE INDEX handoffs_spool ON handoffs(spool_id) WHERE spool_id IS NOT NULL;
   `,
+  `
+  -- reservations in one B-tree keyed by id (WITHOUT ROWID: not a table and an index on its key), and
+  -- no index on expires_at: a reservation lives for one hand-off, so the sweep scans the few held at a
+  -- time. Every group commit that reserves or settles writes two pages fewer (issue 15).
+  CREATE TABLE reservations_by_id (
+    id TEXT PRIMARY KEY,
+    ip TEXT NOT NULL,
+    day TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held','expired'))
+  ) WITHOUT ROWID;
+  INSERT INTO reservations_by_id (id, ip, day, n, expires_at, state) SELECT id, ip, day, n, expires_at, state FROM reservations;
+  DROP TABLE reservations;
+  ALTER TABLE reservations_by_id RENAME TO reservations;
+  `,
 ];
 
 export function openDb(file: string): Db {
