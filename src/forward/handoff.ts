@@ -79,9 +79,10 @@ export function forwardPlan(
       vmta: ip.vmta,
       jobFallback: deps.jobFallback(tenant),
       ...(hasMailParams(mailParams) ? { mailParams } : {}),
-      beforeBody: (info, job) => {
+      // The row goes with the turn's group commit; the forwarder holds the message's first byte until it committed.
+      beforeBody: async (info, job) => {
         const h = { tenantId: tenant.id, spoolId: null, messageId: info.messageId, jobId: job || null, ip: ip.address, vmta: ip.vmta, day: first.grant.reservation.day };
-        plan.journalId = deps.settler.begin(h, granted);
+        plan.journalId = await deps.settler.beginQueued(h, granted);
       },
     },
   };
