@@ -54,7 +54,7 @@ export function vmtaMissing(response: string): boolean {
  * Settles one hand-off from PowerMTA's answer. `outcome` null means it was not
  * tried (PowerMTA is marked down): `notTried` says why. Units go back only where
  * PowerMTA provably did not take the mail: a recipient neither accepted nor
- * refused (which nodemailer should never report) counts as sent and is not
+ * refused (which the SMTP client never reports) counts as sent and is not
  * sent again.
  */
 export function settle<G>(held: ReadonlyArray<Held<G>>, outcome: ForwardOutcome | null, notTried = 'PowerMTA unavailable'): Settlement<G> {

@@ -83,7 +83,7 @@ export interface Sent {
   rejected: Array<{ rcpt: string; code: number; response: string }>;
 }
 
-/** Pending writes of the message are flushed at once (one writev) when they reach this size. */
+/** Pending bytes of the message are written at once when they reach this size. */
 const FLUSH_BYTES = 64 * 1024;
 
 const isOk = (r: Reply): boolean => r.code >= 200 && r.code < 300;
@@ -106,7 +106,8 @@ export class SmtpConnection implements BodySink {
   private body: { source: BodySource; encoder: DataEncoder; resolve: () => void; reject: (e: Error) => void } | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private draining = false;
+  /** The source paused while PowerMTA's socket is full. */
+  private paused: BodySource | null = null;
   private flushScheduled = false;
   private goneNotified = false;
 
@@ -274,6 +275,8 @@ export class SmtpConnection implements BodySink {
 
   private sendBody(source: BodySource): Promise<void> {
     return new Promise((resolve, reject) => {
+      // A source paused by the last message's drain is stopped; this one starts unpaused.
+      this.paused = null;
       this.body = { source, encoder: new DataEncoder(), resolve, reject };
       source.start(this);
     });
@@ -304,7 +307,9 @@ export class SmtpConnection implements BodySink {
   end(): void {
     const body = this.body;
     if (!body) return;
-    this.pending.push(body.encoder.end());
+    const end = body.encoder.end();
+    this.pending.push(end);
+    this.pendingBytes += end.length;
     this.flush();
     this.body = null;
     body.source.stop();
@@ -315,27 +320,23 @@ export class SmtpConnection implements BodySink {
     this.kill(err);
   }
 
-  /** Writes what is pending in one go (writev); pauses the source while PowerMTA's socket is full. */
+  /** Writes what is pending in one go; pauses the source while PowerMTA's socket is full. */
   private flush(): void {
     const parts = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    if (parts.length === 1) this.socket.write(parts[0]!);
-    else {
-      this.socket.cork();
-      for (const p of parts) this.socket.write(p);
-      this.socket.uncork();
-    }
-    if (this.socket.writableNeedDrain && this.body && !this.draining) {
-      this.draining = true;
-      this.body.source.pause();
+    this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes));
+    if (this.socket.writableNeedDrain && this.body && this.paused === null) {
+      this.paused = this.body.source;
+      this.paused.pause();
     }
   }
 
   private readonly onDrain = (): void => {
-    if (!this.draining) return;
-    this.draining = false;
-    this.body?.source.resume();
+    const p = this.paused;
+    this.paused = null;
+    p?.resume();
   };
 
   // --- replies
@@ -383,7 +384,7 @@ export class SmtpConnection implements BodySink {
     }
     const err = new SmtpError(`Timeout: no activity for ${this.opts.replyTimeoutMs} ms`, 'ETIMEDOUT', 'CONN');
     // Waiting on the message's own bytes, not on PowerMTA: its socket was not full.
-    err.stalledBody = this.body !== null && !this.draining && this.waiting === null;
+    err.stalledBody = this.body !== null && this.paused === null && this.waiting === null;
     this.kill(err);
   };
 
