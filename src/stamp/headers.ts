@@ -56,26 +56,29 @@ export class HeaderEndFinder {
 
   feed(chunk: Uint8Array): HeaderSplit | null {
     const base = this.seen;
-    const at = (i: number): number =>
-      i >= 0 ? (chunk[i] ?? -1) : i === -1 ? this.p1 : i === -2 ? this.p2 : i === -3 ? this.p3 : -1;
     let found: HeaderSplit | null = null;
-    for (let i = 0; i < chunk.length && found === null; i++) {
+    // The two bytes before position i, rolled along (no lookups per byte: this runs over every header byte).
+    let b1 = this.p1;
+    let b2 = this.p2;
+    for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
       const pos = base + i;
-      const b1 = at(i - 1);
       if (c === LF) {
         if (pos === 0) found = { headerEnd: 0, bodyStart: 1 };
         else if (pos === 1 && b1 === CR) found = { headerEnd: 0, bodyStart: 2 };
         else if (b1 === LF) found = { headerEnd: pos, bodyStart: pos + 1 };
-        else if (b1 === CR && at(i - 2) === LF) found = { headerEnd: pos - 1, bodyStart: pos + 1 };
+        else if (b1 === CR && b2 === LF) found = { headerEnd: pos - 1, bodyStart: pos + 1 };
       } else if (c === CR) {
         // CR CR: a bare CR ended a line (or was the empty first line), and this one starts the empty line.
         if (pos === 1 && b1 === CR) found = { headerEnd: 0, bodyStart: 1 };
         else if (b1 === CR) found = { headerEnd: pos, bodyStart: pos + 1 };
-      } else if (b1 === CR && (pos === 1 || at(i - 2) === LF)) {
+      } else if (b1 === CR && (pos === 1 || b2 === LF)) {
         // A bare CR as the first line, or right after a line end: an empty line.
         found = { headerEnd: pos - 1, bodyStart: pos };
       }
+      if (found !== null) break;
+      b2 = b1;
+      b1 = c;
     }
     const n = chunk.length;
     if (n >= 3) {
@@ -121,8 +124,14 @@ const WANTED = new Set([
 // (`Feedback-ID: x\rX-Virtual-MTA: <another tenant's VMTA>`).
 const LINE = /[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$/g;
 
+export interface HeaderLines {
+  lines: string[];
+  /** What follows the first empty line. */
+  rest: string;
+}
+
 /** The header lines as PowerMTA will see them, each with its own terminator, up to (not including) the first empty line. */
-export function headerLines(block: string): { lines: string[]; rest: string } {
+export function headerLines(block: string): HeaderLines {
   const lines: string[] = [];
   let at = 0;
   for (const line of block.match(LINE) ?? []) {
@@ -213,9 +222,10 @@ export function keepsOwnJob(info: HeaderInfo): boolean {
 const HEADER_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 /** Why a header block cannot go to PowerMTA as it is, or null. `truncated`: it was longer than the limit. */
-export function headerProblem(block: string, truncated: boolean, maxBytes: number): string | null {
+export function headerProblem(block: string, truncated: boolean, maxBytes: number, lines = headerLines(block)): string | null {
   if (truncated) return `header block longer than ${maxBytes} bytes`;
-  if (headerLines(block).lines.some((l) => HEADER_CONTROL.test(l))) return 'control character (NUL or similar) in the header block';
+  // The lines are the block up to its first empty line: one test over that span, not one per line.
+  if (HEADER_CONTROL.test(block.slice(0, block.length - lines.rest.length))) return 'control character (NUL or similar) in the header block';
   return null;
 }
 
@@ -225,8 +235,7 @@ export function headerProblem(block: string, truncated: boolean, maxBytes: numbe
  * reader could take it for a field. Lines after the block's end (an empty line
  * in PowerMTA's view) are body and pass untouched.
  */
-function withoutFields(block: string, names: ReadonlySet<string>): string {
-  const { lines, rest } = headerLines(block);
+function withoutFields({ lines, rest }: HeaderLines, names: ReadonlySet<string>): string {
   let out = '';
   let dropping = true; // a continuation at the very top continues nothing
   for (const line of lines) {
@@ -255,13 +264,14 @@ function assertHeaderValue(what: string, v: string): void {
  * Every other byte is kept as is.
  * New lines use the block's own line ending unless `eol` is given (for an
  * empty block, whose ending is only known from the separator line). An empty
- * `job` adds no X-Job.
+ * `job` adds no X-Job. `lines`: the block's headerLines, when the caller has them already.
  */
 export function stampHeaderBlock(
   block: string,
   stamp: { vmta: string; job: string },
   keepOwnJob: boolean,
   eol?: '\r\n' | '\n',
+  lines: HeaderLines = headerLines(block),
 ): string {
   assertHeaderValue('vmta', stamp.vmta);
   assertHeaderValue('job', stamp.job);
@@ -269,5 +279,5 @@ export function stampHeaderBlock(
   const nl = eol ?? (block.includes('\r\n') ? '\r\n' : '\n');
   let top = `X-Virtual-MTA: ${stamp.vmta}${nl}`;
   if (!keepOwnJob && stamp.job !== '') top += `X-Job: ${stamp.job}${nl}`;
-  return top + withoutFields(block, keepOwnJob ? ONLY_VMTA : VMTA_AND_JOB);
+  return top + withoutFields(lines, keepOwnJob ? ONLY_VMTA : VMTA_AND_JOB);
 }

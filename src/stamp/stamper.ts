@@ -5,7 +5,7 @@
 // message MailWizz DKIM-signed reaches PowerMTA byte for byte.
 import { Transform, type TransformCallback } from 'node:stream';
 import { DEFAULT_MAX_HEADER_BYTES, HeaderCollector, type CollectedHeader } from './collect.js';
-import { headerProblem, keepsOwnJob, parseHeaders, stampHeaderBlock, type HeaderInfo } from './headers.js';
+import { headerLines, headerProblem, keepsOwnJob, parseHeaders, stampHeaderBlock, type HeaderInfo } from './headers.js';
 
 export type MakeStamp = (info: HeaderInfo) => { vmta: string; job: string };
 
@@ -58,21 +58,23 @@ export class Stamping {
 
   private emitStamped(header: CollectedHeader, emit: (b: Buffer) => void): void {
     this.passing = true;
-    const problem = headerProblem(header.block.toString('latin1'), header.truncated, this.collector.maxBytes);
-    if (problem) throw new HeaderRefused(problem);
-    const info = parseHeaders(header.block.toString('utf8'));
-    this.info = info;
-    const stamp = this.makeStamp(info);
     // latin1 maps each byte to one char and back, so header bytes that are
     // not valid UTF-8 survive the string round trip unchanged; the values
     // we add are encoded as UTF-8 bytes.
     const block = header.block.toString('latin1');
+    const lines = headerLines(block);
+    const problem = headerProblem(block, header.truncated, this.collector.maxBytes, lines);
+    if (problem) throw new HeaderRefused(problem);
+    const info = parseHeaders(header.block.toString('utf8'));
+    this.info = info;
+    const stamp = this.makeStamp(info);
     const eol = block.includes('\n') ? undefined : (header.eol ?? '\r\n');
     const stamped = stampHeaderBlock(
       block,
       { vmta: utf8AsLatin1(stamp.vmta), job: utf8AsLatin1(stamp.job) },
       keepsOwnJob(info),
       eol,
+      lines,
     );
     emit(Buffer.from(stamped, 'latin1'));
     for (const b of header.rest) emit(b);
