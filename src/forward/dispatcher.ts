@@ -249,8 +249,9 @@ export class Dispatcher {
         rcptTo: held.map((h) => h.rcpt),
         vmta: ip.vmta,
         jobFallback: this.deps.jobFallback(tenant),
-        beforeBody: (info, job) => {
-          journalId = settler.begin(
+        // The row goes with the turn's group commit; the forwarder holds the body until it is committed.
+        beforeBody: async (info, job) => {
+          journalId = await settler.beginQueued(
             { tenantId: tenant.id, spoolId: entry.meta.id, messageId: entry.meta.messageId ?? info.messageId, jobId: job || null, ip: ip.address, vmta: ip.vmta, day: grants[0]!.reservation.day },
             held,
           );

@@ -6,7 +6,7 @@ import type { AccountingEffects, BatchSummary, FeedbackSink } from '../accountin
 import { HealthGuard } from '../accounting/health-guard.js';
 import { accountingMetrics } from '../accounting/metrics.js';
 import { createAccountingEffects, createAccountingTailer, type AccountingDeps } from '../accounting/options.js';
-import { recordAccepted } from '../accounting/stats.js';
+import { AcceptedCounter } from '../accounting/stats.js';
 import type { Notifier } from '../alerts/notifier.js';
 import { registerIpHealthGauges } from '../metrics/gauges.js';
 import type { TenantRecord } from '../tenants/registry.js';
@@ -72,34 +72,13 @@ export function accountingPart(
   const tailer = createAccountingTailer(cfg.accounting, cfg.pmta.accountingDir, { db, effects, log, clock });
   tailer?.on('batch', afterBatch);
   registerIpHealthGauges(ctx.metrics, { cfg: ctx.cfg, clock, db, registry });
-  // The counts of one turn of the event loop are summed and written in one
-  // transaction at its end: one per message was a tenth of the SQLite time.
-  // They are statistics, not quota (the ledger holds that): a crash loses at most a turn's.
-  const pending = new Map<string, { tenant: TenantRecord; ip: string; day: string; n: number }>();
-  const writeAccepted = db.transaction((rows: Array<{ tenant: TenantRecord; ip: string; day: string; n: number }>) => {
-    for (const r of rows) recordAccepted(db, r.ip, r.tenant.id, r.day, r.n);
-  });
-  const flushAccepted = () => {
-    if (pending.size === 0) return;
-    const rows = [...pending.values()];
-    pending.clear();
-    try {
-      writeAccepted(rows);
-    } catch (err) {
-      for (const r of rows) log.error('stats.accepted_failed', { tenant: r.tenant.slug, ip: r.ip, n: r.n, error: err as Error });
-    }
-  };
+  // The accepted counts of a turn are summed and written with the turn's group
+  // commit (the ledger's and the journal's writes): statistics, not quota, so a
+  // failed write is logged, never retried into a double count.
+  const acceptedCounter = new AcceptedCounter(db, (r, err) => log.error('stats.accepted_failed', { tenantId: r.tenantId, ip: r.ip, n: r.n, error: err }));
   return {
     accepted(t, ip, n) {
-      if (n === 0) return;
-      const day = dayKey(clock.now(), ctx.cfg().warmup.timezone);
-      const key = `${t.id} ${ip} ${day}`;
-      const row = pending.get(key);
-      if (row) row.n += n;
-      else {
-        if (pending.size === 0) setImmediate(flushAccepted);
-        pending.set(key, { tenant: t, ip, day, n });
-      }
+      acceptedCounter.add(t.id, ip, dayKey(clock.now(), ctx.cfg().warmup.timezone), n);
     },
     effects,
     afterBatch,
@@ -110,7 +89,6 @@ export function accountingPart(
       await tailer.start();
     },
     async stop() {
-      flushAccepted();
       await tailer?.stop();
     },
   };

@@ -4,6 +4,7 @@ import { SuppressionStore } from '../accounting/suppression.js';
 import { dkimDirOf, spoolDirOf, sqlitePathOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openDb, type Db } from '../store/db.js';
+import { groupCommit } from '../store/group-commit.js';
 import { tightenStateModes } from '../store/modes.js';
 import { TemplateStore } from '../templates/store.js';
 import { TenantAdmin } from '../tenants/admin.js';
@@ -47,6 +48,8 @@ export async function storePart(ctx: PartContext): Promise<StorePart> {
       registry.setSpoolLimits(spoolLimitsByTenant(next));
     },
     stop() {
+      // Writes still queued for the turn's group commit (accepted counts, settled marks) go in before the file closes.
+      groupCommit(db).flush();
       db.close();
     },
   };
