@@ -430,6 +430,42 @@ describe('Forwarder: what PowerMTA sees, command by command', () => {
     }
   });
 
+  it('abortInFlight also gives up a hand-off still waiting for a connection (the pool at maxConnections)', async () => {
+    const pmta = await scriptedPmta();
+    const fwd = new Forwarder(target(pmta.port, { maxConnections: 1 }));
+    const upload = new PassThrough();
+    upload.write(MESSAGE);
+    try {
+      const first = fwd.forward(request(), upload);
+      await waitFor(() => (pmta.sessions[0]?.bodyBytes ?? 0) > 0, 5_000, 'the first message under way');
+      const second = fwd.forward(request(), from(MESSAGE));
+      fwd.abortInFlight();
+      assert.deepEqual(await second, { kind: 'unavailable', reason: 'not handed to PowerMTA: agent shutting down', local: true });
+      assert.equal((await first).kind, 'unavailable');
+      assert.equal(pmta.sessions.length, 1);
+      assert.equal((await fwd.forward(request(), from(MESSAGE))).kind, 'accepted', 'a hand-off after the abort goes through');
+    } finally {
+      upload.destroy();
+      fwd.close();
+      await pmta.close();
+    }
+  });
+
+  it('an idle pooled connection ends itself with QUIT after replyTimeoutMs', async () => {
+    const pmta = await scriptedPmta();
+    const fwd = new Forwarder(target(pmta.port, { replyTimeoutMs: 300 }));
+    try {
+      assert.equal((await fwd.forward(request(), from(MESSAGE))).kind, 'accepted');
+      await waitFor(() => pmta.sessions[0]!.closed, 5_000, 'the idle connection closed');
+      assert.equal(pmta.sessions[0]!.commands.at(-1), 'QUIT');
+      assert.equal((await fwd.forward(request(), from(MESSAGE))).kind, 'accepted', 'the next message opens a new one');
+      assert.equal(pmta.sessions.length, 2);
+    } finally {
+      fwd.close();
+      await pmta.close();
+    }
+  });
+
   it('abortInFlight: a hand-off in progress comes back unavailable, and PowerMTA never gets the final dot', async () => {
     const pmta = await scriptedPmta();
     const fwd = new Forwarder(target(pmta.port));
