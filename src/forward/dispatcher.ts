@@ -5,7 +5,7 @@ import type { Registry, TenantRecord } from '../tenants/registry.js';
 import type { Clock } from '../types.js';
 import type { Forwarder } from './forwarder.js';
 import type { PmtaHealth } from './pmta-health.js';
-import { settle, type Held } from './settle.js';
+import { localFailure, settle, type Held } from './settle.js';
 import type { Settler } from './settler.js';
 import type { Spool, SpoolEntry } from './spool.js';
 
@@ -260,9 +260,8 @@ export class Dispatcher {
       entry.emlPath,
     );
     const s = settle(held, outcome);
-    const ctx = { tenant, path: 'dispatch' as const, journalId, mailFrom: entry.meta.mailFrom, messageId: entry.meta.messageId, vmta: ip.vmta, ip: ip.address };
-    const local = outcome.kind === 'unavailable' && outcome.local === true;
-    const done = await settler.apply(ctx, s, { durableFirst: true, blamePmta: !local });
+    const ctx = { tenant, path: 'dispatch' as const, journalId, spoolId: entry.meta.id, mailFrom: entry.meta.mailFrom, messageId: entry.meta.messageId, vmta: ip.vmta, ip: ip.address };
+    const done = await settler.apply(ctx, s, { durableFirst: true, blamePmta: !localFailure(outcome) });
     // MailWizz had its 250 when the message was spooled: a refusal now would be lost without this.
     settler.refusedAfterAck(ctx, s.refused);
     const remaining = [...s.spool, ...entry.meta.rcptTo.slice(held.length)];
@@ -273,6 +272,8 @@ export class Dispatcher {
     if (s.forwarded.length === 0 && s.refused.length === 0) {
       entry.meta.attempts++;
       entry.meta.lastError = s.spoolReason;
+      // PowerMTA may have it (units counted): it waits for accounting again before another try.
+      if (s.fateUnknown) entry.meta.fateUnknownSince = this.deps.clock.now().toISOString();
       await spool.update(entry);
       done();
       log.warn('dispatch.deferred', { ...base, reason: s.spoolReason, attempts: entry.meta.attempts });
@@ -335,12 +336,12 @@ export async function recoverHandoffs(settler: Settler, spool: Spool, log: Logge
   const byId = new Map<string, SpoolEntry>();
   for (const t of spool.tenants()) for (const e of spool.queue(t)) byId.set(e.meta.id, e);
   for (const row of rows) {
-    if (row.spoolId === null || (row.accepted !== null && row.accepted.length === 0)) continue;
+    if (row.spoolId === null || (row.accepted !== null && row.accepted.length === 0 && !row.fateKnownUnknown)) continue;
     const entry = byId.get(row.spoolId);
     if (!entry) continue;
-    if (row.accepted === null) {
-      // PowerMTA may have it: hold it for accounting to tell (Dispatcher.settledByAccounting).
-      entry.meta.fateUnknownSince = now.toISOString();
+    if (row.accepted === null || row.fateKnownUnknown) {
+      // PowerMTA may have it: hold it for accounting to tell (Dispatcher.settledByAccounting drops what accounting showed).
+      entry.meta.fateUnknownSince ??= now.toISOString();
       await spool.update(entry);
       continue;
     }

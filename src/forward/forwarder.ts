@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Stamping } from '../stamp/stamper.js';
 import { jobIdFor, type HeaderInfo } from '../stamp/headers.js';
-import { SmtpError, type BodySink, type BodySource, type Extensions, type SmtpConnection } from './smtp-client.js';
+import { ReplyLost, SmtpError, type BodySink, type BodySource, type Extensions, type SmtpConnection } from './smtp-client.js';
 import { SmtpPool } from './smtp-pool.js';
 
 export interface PmtaTarget {
@@ -42,7 +42,12 @@ export type ForwardOutcome =
   | { kind: 'accepted'; response: string; accepted: string[]; rejected: Array<{ rcpt: string; code: number; response: string }> }
   | { kind: 'refused'; code: number; response: string }
   /** `local`: the failure was on our side (the client's upload stalled, the journal could not be written), not PowerMTA's. */
-  | { kind: 'unavailable'; reason: string; code?: number; local?: boolean };
+  | { kind: 'unavailable'; reason: string; code?: number; local?: boolean }
+  /**
+   * The final dot went out and PowerMTA's reply never came: it may have the
+   * message. `local`: our own abort (shutdown) cut the wait, not PowerMTA.
+   */
+  | { kind: 'unknown'; reason: string; local?: boolean };
 
 /**
  * The one way a message reaches PowerMTA, used by the fast path and the spool
@@ -104,7 +109,11 @@ export class Forwarder {
     }
   }
 
-  /** Give up on every hand-off in progress (shutdown grace is over): they come back as unavailable and are spooled. */
+  /**
+   * Give up on every hand-off in progress (shutdown grace is over): they come
+   * back as unavailable and are spooled, or as unknown when their final dot had
+   * gone out.
+   */
   abortInFlight(): void {
     this.generation++;
     this.pool.abortAll(shuttingDown());
@@ -206,6 +215,10 @@ class StampedBody implements BodySource {
 
   /** The hand-off's outcome for a failure: ours, or PowerMTA's. */
   outcome(err: Error): ForwardOutcome {
+    if (err instanceof ReplyLost) {
+      const local = (err.cause as NodeJS.ErrnoException).code === 'EABORT';
+      return local ? { kind: 'unknown', reason: `fate unknown: ${err.message}`, local: true } : { kind: 'unknown', reason: `fate unknown: PowerMTA's ${err.message}` };
+    }
     if (this.localError) return { kind: 'unavailable', reason: `not handed to PowerMTA: ${this.localError.message}`, local: true };
     if ((err as NodeJS.ErrnoException).code === 'EABORT') return { kind: 'unavailable', reason: `not handed to PowerMTA: ${err.message}`, local: true };
     // PowerMTA's socket idled because the client had not finished its upload: the client is slow, not PowerMTA.

@@ -6,7 +6,7 @@ import type { Clock } from '../types.js';
 import type { ForwardOutcome, ForwardRequest, Forwarder, MailParams } from './forwarder.js';
 import { discardHeld, type Held } from './held.js';
 import type { PmtaHealth } from './pmta-health.js';
-import { settle } from './settle.js';
+import { localFailure, settle } from './settle.js';
 import type { Settler } from './settler.js';
 import type { Spool, SpoolMeta } from './spool.js';
 
@@ -106,13 +106,13 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
     tenant: msg.tenant,
     path: 'fast' as const,
     journalId: plan?.journalId ?? null,
+    spoolId: msg.id,
     mailFrom: msg.mailFrom,
     messageId: msg.messageId,
     vmta,
     ip: first?.grant.ip.address ?? '',
   };
-  const local = outcome?.kind === 'unavailable' && outcome.local === true;
-  await deps.settler.apply(ctx, s, { blamePmta: !local });
+  await deps.settler.apply(ctx, s, { blamePmta: !localFailure(outcome) });
 
   const toSpool = [...msg.deferred, ...s.spool];
   const counts: RcptCounts = { forwarded: s.forwarded.length, spooled: toSpool.length, refused: s.refused.length };
@@ -127,8 +127,9 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
     deps.settler.refusedAfterAck(ctx, s.refused);
     return { kind: 'forwarded', response: s.response!, vmta, ...counts };
   }
-  if (s.forwarded.length === 0) {
-    // Nothing reached PowerMTA, so the limit can still refuse the whole message.
+  if (s.forwarded.length === 0 && !s.fateUnknown) {
+    // Nothing reached PowerMTA, so the limit can still refuse the whole message
+    // (not one PowerMTA may have: MailWizz's retry would be a duplicate).
     const limit = deps.spool.overLimit(msg.tenant.id, msg.size, deps.spoolLimits(msg.tenant));
     if (limit) {
       await discardHeld(msg.body);
@@ -147,6 +148,8 @@ export async function handOff(deps: HandOffDeps, msg: ReceivedMessage, outcome: 
     size: msg.size,
     attempts: 0,
     lastError: null,
+    // PowerMTA may have it: the dispatcher waits for accounting before sending it again.
+    ...(s.fateUnknown ? { fateUnknownSince: deps.clock.now().toISOString() } : {}),
   };
   await deps.spool.admit(msg.body, meta);
   deps.metrics?.spoolEvents.inc({ event: 'queued' });

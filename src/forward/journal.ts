@@ -59,6 +59,12 @@ export interface UnsettledHandoff {
   grants: JournalGrant[];
   /** Recipients PowerMTA took, or null when its answer was never recorded (fate unknown). */
   accepted: string[] | null;
+  /**
+   * The row was already marked of unknown fate (its reply lost after the final
+   * dot, see answerLost): `accepted` then holds what accounting showed so far,
+   * not PowerMTA's answer, and every unit counts as sent.
+   */
+  fateKnownUnknown: boolean;
 }
 
 interface Row {
@@ -73,6 +79,7 @@ interface Row {
   recipients: string;
   grants: string;
   accepted: string | null;
+  fate: string | null;
 }
 
 type Packed = Array<[string, Array<[string, string, string, number]>]>;
@@ -102,6 +109,8 @@ export class HandoffJournal {
     prune: Statement;
     reconciled: Statement;
     unknown: Statement;
+    lost: Statement;
+    byId: Statement;
     bySpool: Statement;
   };
   /**
@@ -133,11 +142,13 @@ export class HandoffJournal {
         'SELECT tenant_id, ip, vmta, job_id, day, recipients, accepted FROM handoffs WHERE message_id = ? ORDER BY id',
       ),
       unsettled: db.prepare(
-        'SELECT id, tenant_id, spool_id, message_id, grants, accepted FROM handoffs WHERE settled = 0 AND owner <> ? ORDER BY id',
+        'SELECT id, tenant_id, spool_id, message_id, grants, accepted, fate FROM handoffs WHERE settled = 0 AND owner <> ? ORDER BY id',
       ),
       prune: db.prepare('DELETE FROM handoffs WHERE created_at < ? AND settled = 1'),
       reconciled: db.prepare('UPDATE handoffs SET accepted = @accepted, fate = @fate WHERE id = @id'),
       unknown: db.prepare("UPDATE handoffs SET fate = 'unknown' WHERE id = ? AND accepted IS NULL"),
+      lost: db.prepare("UPDATE handoffs SET fate = 'unknown', spool_id = COALESCE(spool_id, @spoolId) WHERE id = @id AND accepted IS NULL"),
+      byId: db.prepare('SELECT id, tenant_id, message_id, recipients FROM handoffs WHERE id = ?'),
       bySpool: db.prepare('SELECT accepted FROM handoffs WHERE spool_id = ? AND fate IS NOT NULL AND accepted IS NOT NULL'),
     };
     const rows = db
@@ -247,6 +258,7 @@ export class HandoffJournal {
         reservations: rs.map(([id, ip, day, n]) => ({ id, ip: ip as IpAddress, day: day as DayKey, n })),
       })),
       accepted: r.accepted === null ? null : (JSON.parse(r.accepted) as string[]),
+      fateKnownUnknown: r.fate !== null,
     }));
   }
 
@@ -264,6 +276,20 @@ export class HandoffJournal {
   fateUnknown(h: Pick<UnsettledHandoff, 'id' | 'tenantId' | 'messageId' | 'grants'>): void {
     this.stmts.unknown.run(h.id);
     if (h.messageId !== null) this.remember(h.id, h.tenantId, h.messageId, h.grants.map((g) => g.rcpt), []);
+  }
+
+  /**
+   * PowerMTA's reply to this process's hand-off was lost after the final dot:
+   * the row becomes one of unknown fate, as a crashed process's does at
+   * recovery (accepted stays null, so a restart before it is settled counts
+   * every unit as sent and releases none), and names the spool entry its
+   * recipients wait in (the fast path's row had none), so the dispatcher drops
+   * those accounting shows PowerMTA took. Written with the turn's group commit;
+   * accounting records count for it once that has committed.
+   */
+  async answerLost(id: number, spoolId: string | null): Promise<void> {
+    const r = await this.group.write(() => (this.stmts.lost.run({ id, spoolId }).changes ? (this.stmts.byId.get(id) as Row | undefined) : undefined));
+    if (r?.message_id) this.remember(r.id, r.tenant_id, r.message_id, JSON.parse(r.recipients) as string[], []);
   }
 
   /**

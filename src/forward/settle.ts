@@ -30,6 +30,12 @@ export interface Settlement<G> {
   spool: string[];
   /** Why they wait, when some do. */
   spoolReason: string | null;
+  /**
+   * PowerMTA's reply was lost after the final dot: the recipients in `spool`
+   * may have been taken, so their units are in `commit` and their spooled copy
+   * waits for accounting (SpoolMeta.fateUnknownSince) before it goes again.
+   */
+  fateUnknown: boolean;
   /** Recipients PowerMTA refused with a 5xx. */
   refused: Refused[];
   /** Set when PowerMTA refused the message as a whole (at MAIL FROM, RCPT TO of every recipient, or DATA). */
@@ -50,12 +56,17 @@ export function vmtaMissing(response: string): boolean {
   return VMTA_MISSING.test(response);
 }
 
+/** The hand-off failed on our side (a stalled upload, the journal, our shutdown), not PowerMTA's: its health is not blamed. */
+export function localFailure(outcome: ForwardOutcome | null): boolean {
+  return (outcome?.kind === 'unavailable' || outcome?.kind === 'unknown') && outcome.local === true;
+}
+
 /**
  * Settles one hand-off from PowerMTA's answer. `outcome` null means it was not
  * tried (PowerMTA is marked down): `notTried` says why. Units go back only where
  * PowerMTA provably did not take the mail: a recipient neither accepted nor
  * refused (which the SMTP client never reports) counts as sent and is not
- * sent again.
+ * sent again, and a reply lost after the final dot counts every unit as sent.
  */
 export function settle<G>(held: ReadonlyArray<Held<G>>, outcome: ForwardOutcome | null, notTried = 'PowerMTA unavailable'): Settlement<G> {
   const s: Settlement<G> = {
@@ -64,6 +75,7 @@ export function settle<G>(held: ReadonlyArray<Held<G>>, outcome: ForwardOutcome 
     forwarded: [],
     spool: [],
     spoolReason: null,
+    fateUnknown: false,
     refused: [],
     wholeRefusal: null,
     response: null,
@@ -83,6 +95,16 @@ export function settle<G>(held: ReadonlyArray<Held<G>>, outcome: ForwardOutcome 
     case 'unavailable':
       s.pmta = { kind: 'failed', reason: outcome.reason };
       return spoolAll(outcome.reason);
+    case 'unknown':
+      // Rule 1: a unit whose fate is unknown counts as sent.
+      for (const h of held) {
+        s.commit.push(h.grant);
+        s.spool.push(h.rcpt);
+      }
+      s.spoolReason = outcome.reason;
+      s.fateUnknown = true;
+      s.pmta = { kind: 'failed', reason: outcome.reason };
+      return s;
     case 'refused':
       if (vmtaMissing(outcome.response)) return spoolAll(`PowerMTA does not know the VMTA yet (${outcome.response})`);
       for (const h of held) {

@@ -35,6 +35,8 @@ export interface SettleContext {
   tenant: TenantRecord;
   path: 'fast' | 'dispatch';
   journalId: number | null;
+  /** The spool entry the recipients left over wait in (the message's id on the fast path). */
+  spoolId: string | null;
   mailFrom: string;
   messageId: string | null;
   vmta: string;
@@ -83,7 +85,8 @@ export class Settler {
   async apply(ctx: SettleContext, s: Settlement<Grant>, opts: { durableFirst?: boolean; blamePmta?: boolean } = {}): Promise<() => void> {
     const { journal, log, metrics, health } = this.deps;
     const id = ctx.journalId;
-    const answered = id === null ? null : this.journalSafely(() => journal.answered(id, s.forwarded, false), ctx);
+    const answered =
+      id === null ? null : this.journalSafely(() => (s.fateUnknown ? journal.answerLost(id, ctx.spoolId) : journal.answered(id, s.forwarded, false)), ctx);
     if (opts.durableFirst) await answered;
     const released = releaseGrants(this.deps.ledger, s.release);
     const item: PendingCommit = { journalId: id, grants: s.commit, callerDone: !opts.durableFirst };
@@ -95,6 +98,17 @@ export class Settler {
       this.arm();
     } else if (item.callerDone && id !== null) this.markSettled(id);
 
+    if (s.fateUnknown) {
+      log.warn(`${ctx.path === 'fast' ? 'forward' : 'dispatch'}.fate_unknown`, {
+        tenant: ctx.tenant.slug,
+        handoff: id,
+        messageId: ctx.messageId,
+        spoolId: ctx.spoolId,
+        rcpts: s.spool.length,
+        reason: s.spoolReason,
+        units: 'counted as sent',
+      });
+    }
     if (s.pmta.kind === 'answered') health.succeeded();
     else if (s.pmta.kind === 'failed' && opts.blamePmta !== false) {
       health.failed(s.pmta.reason);
@@ -129,7 +143,8 @@ export class Settler {
     const rows = this.deps.journal.unsettled();
     const failed = new Set<number>();
     for (const row of rows) {
-      const took = row.accepted === null ? null : new Set(row.accepted.map((a) => a.toLowerCase()));
+      // A row already of unknown fate holds in `accepted` what accounting showed, not PowerMTA's answer: every unit counts.
+      const took = row.accepted === null || row.fateKnownUnknown ? null : new Set(row.accepted.map((a) => a.toLowerCase()));
       try {
         for (const g of row.grants) {
           for (const r of g.reservations) {
@@ -143,7 +158,7 @@ export class Settler {
         this.pending.add({ journalId: row.id, grants: grants.map(asGrant), callerDone: false });
         this.deps.log.error('journal.recover_failed', { handoff: row.id, error: err as Error });
       }
-      if (row.accepted === null) {
+      if (row.accepted === null && !row.fateKnownUnknown) {
         try {
           this.deps.journal.fateUnknown(row);
         } catch (err) {

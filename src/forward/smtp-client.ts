@@ -52,6 +52,17 @@ export class SmtpError extends Error {
   }
 }
 
+/**
+ * The message's final dot went out and PowerMTA's reply to it never came (reply
+ * timeout, connection dropped, our own abort): PowerMTA may have taken the
+ * message. `cause` is the failure that cut the wait.
+ */
+export class ReplyLost extends Error {
+  constructor(override readonly cause: Error) {
+    super(`reply lost after the final dot (${(cause as NodeJS.ErrnoException).code ?? 'error'}: ${cause.message})`);
+  }
+}
+
 /** The message's bytes (before dot-stuffing), pushed by their owner into the connection. */
 export interface BodySource {
   start(sink: BodySink): void;
@@ -110,6 +121,8 @@ export class SmtpConnection implements BodySink {
   private paused: BodySource | null = null;
   private flushScheduled = false;
   private goneNotified = false;
+  /** Bytes written but not yet handed to the kernel when the connection was dropped. */
+  private unsentAtKill = 0;
 
   private constructor(
     private readonly opts: ConnectionOptions,
@@ -169,7 +182,13 @@ export class SmtpConnection implements BodySink {
     try {
       const { accepted, rejected } = this.extensions.pipelining ? await this.pipelinedEnvelope(env, reset) : await this.stepwiseEnvelope(env, reset);
       await this.sendBody(body);
-      const [final] = await this.read(1);
+      let final: Reply | undefined;
+      try {
+        [final] = await this.read(1);
+      } catch (err) {
+        // The dot still in our own buffer never reached PowerMTA: it cannot have taken the message.
+        throw this.unsentAtKill > 0 ? err : new ReplyLost(err as Error);
+      }
       if (!isOk(final!)) throw new SmtpError('Message failed', 'EMESSAGE', 'DATA', final);
       this.needsReset = false;
       return { response: final!.text, accepted, rejected };
@@ -191,6 +210,7 @@ export class SmtpConnection implements BodySink {
     if (this.failure) return;
     this.failure = err;
     this.dead = true;
+    this.unsentAtKill = this.socket.writableLength;
     this.socket.destroy();
     this.pending = [];
     this.pendingBytes = 0;

@@ -320,14 +320,65 @@ describe('Forwarder: what PowerMTA sees, command by command', () => {
     }
   });
 
-  it('no reply to the message within replyTimeoutMs: unavailable, blamed on PowerMTA', async () => {
+  // Was `unavailable` (the units went back and the message was sent again): PowerMTA had read the final dot,
+  // so it may have taken the message, and rule 1 counts a unit of unknown fate as sent.
+  it('no reply to the message within replyTimeoutMs: fate unknown, blamed on PowerMTA', async () => {
     const pmta = await scriptedPmta({ message: () => null });
     const fwd = new Forwarder(target(pmta.port, { replyTimeoutMs: 300 }));
     try {
       const out = await fwd.forward(request(), from(MESSAGE));
+      assert.equal(out.kind, 'unknown');
+      assert.equal(out.kind === 'unknown' && out.local, undefined);
+      assert.match(out.kind === 'unknown' ? out.reason : '', /reply lost after the final dot \(ETIMEDOUT/);
+      assert.equal(pmta.sessions[0]!.messages.length, 1, 'PowerMTA read the whole message');
+    } finally {
+      fwd.close();
+      await pmta.close();
+    }
+  });
+
+  it('PowerMTA reads the final dot and closes without a reply: fate unknown; the next message goes on a new connection', async () => {
+    const pmta = await scriptedPmta({ closeAfterMessage: true });
+    const fwd = new Forwarder(target(pmta.port, { maxConnections: 1 }));
+    try {
+      const out = await fwd.forward(request(), from(MESSAGE));
+      assert.equal(out.kind, 'unknown');
+      assert.equal(out.kind === 'unknown' && out.local, undefined);
+      assert.match(out.kind === 'unknown' ? out.reason : '', /PowerMTA's reply lost after the final dot \(ECONNECTION/);
+      pmta.script.closeAfterMessage = false;
+      assert.equal((await fwd.forward(request(), from(MESSAGE))).kind, 'accepted');
+      assert.equal(pmta.sessions.length, 2);
+    } finally {
+      fwd.close();
+      await pmta.close();
+    }
+  });
+
+  it('PowerMTA drops the connection while the message streams, before its final dot: unavailable (it cannot have taken it)', async () => {
+    const pmta = await scriptedPmta({ closeInBody: true });
+    const fwd = new Forwarder(target(pmta.port));
+    const upload = new PassThrough();
+    upload.write(MESSAGE);
+    try {
+      const out = await fwd.forward(request(), upload);
       assert.equal(out.kind, 'unavailable');
-      assert.equal(out.kind === 'unavailable' && out.local, undefined);
-      assert.match(out.kind === 'unavailable' ? out.reason : '', /ETIMEDOUT/);
+      assert.match(out.kind === 'unavailable' ? out.reason : '', /unreachable/);
+      assert.equal(pmta.sessions[0]!.messages.length, 0);
+    } finally {
+      upload.destroy();
+      fwd.close();
+      await pmta.close();
+    }
+  });
+
+  it('abortInFlight after the final dot went out: fate unknown, a local cause (PowerMTA not blamed)', async () => {
+    const pmta = await scriptedPmta({ message: () => null });
+    const fwd = new Forwarder(target(pmta.port));
+    try {
+      const pending = fwd.forward(request(), from(MESSAGE));
+      await waitFor(() => (pmta.sessions[0]?.messages.length ?? 0) === 1, 5_000, 'the message read whole by PowerMTA');
+      fwd.abortInFlight();
+      assert.deepEqual(await pending, { kind: 'unknown', reason: 'fate unknown: reply lost after the final dot (EABORT: agent shutting down)', local: true });
     } finally {
       fwd.close();
       await pmta.close();

@@ -145,6 +145,22 @@ describe('handOff: the fast path settles what PowerMTA answered', () => {
     assert.deepEqual(readdirSync(w.spool.tmpDir), [], 'no temp file was ever written');
   });
 
+  it("PowerMTA's reply lost after the final dot: every unit counted, spooled (even past the spool's limit) waiting for accounting, the row of unknown fate names the entry", async () => {
+    w = await forwardWorld({ maxMessages: 0 });
+    const msg = await w.message(['a@x.net'], ['later@x.net']);
+    const plan = planFor(w, msg);
+    const r = await handOff(w.deps, msg, { kind: 'unknown', reason: "fate unknown: PowerMTA's reply lost after the final dot (ECONNECTION: closed)" }, plan);
+    assert.deepEqual([r.kind, r.forwarded, r.spooled, r.refused], ['spooled', 0, 2, 0]);
+    assert.deepEqual(await w.usage(), { committed: 1, reserved: 0 });
+    const [entry] = w.spool.queue(TENANT.id);
+    assert.equal(entry?.meta.id, msg.id);
+    assert.ok(entry.meta.fateUnknownSince, 'held for accounting before any resend');
+    assert.equal(w.health.isDown(), true);
+    assert.equal(w.journal.unknownCount(), 1);
+    assert.equal(w.journal.reconcile(normaliseMessageId(msg.messageId!), TENANT.id, 'a@x.net'), 1);
+    assert.deepEqual(w.journal.knownAccepted(msg.id), ['a@x.net']);
+  });
+
   it('a message held in memory and taken by PowerMTA touches no file at all', async () => {
     w = await forwardWorld();
     const msg = await w.message(['a@x.net'], [], { inMemory: true });

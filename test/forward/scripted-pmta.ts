@@ -17,6 +17,10 @@ export interface Script {
   holdUntilData?: boolean;
   /** Close the connection as soon as this command arrives. */
   closeOn?: string;
+  /** Close the connection once the final dot is read, without a reply (PowerMTA's answer lost after the message). */
+  closeAfterMessage?: boolean;
+  /** Close the connection as soon as bytes of the message arrive without its final dot. */
+  closeInBody?: boolean;
 }
 
 export interface Session {
@@ -65,11 +69,18 @@ export async function scriptedPmta(script: Script = {}): Promise<ScriptedPmta> {
         if (inData) {
           // The data started right after "DATA\r\n": a terminator at its very start ends an empty message.
           const end = buf.subarray(0, 3).equals(Buffer.from('.\r\n')) ? 0 : buf.indexOf('\r\n.\r\n');
-          if (end < 0) return;
+          if (end < 0) {
+            if (script.closeInBody && buf.length > 0) socket.destroy();
+            return;
+          }
           const wire = end === 0 ? Buffer.alloc(0) : buf.subarray(0, end + 2);
           buf = buf.subarray(end === 0 ? 3 : end + 5);
           inData = false;
           s.messages.push(wire);
+          if (script.closeAfterMessage) {
+            socket.destroy();
+            return;
+          }
           const r = script.message ? script.message(wire) : '250 2.0.0 Ok: queued as Q' + s.messages.length;
           if (r !== null) reply(r);
           continue;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ForwardOutcome } from '../../src/forward/forwarder.js';
-import { settle, vmtaMissing } from '../../src/forward/settle.js';
+import { localFailure, settle, vmtaMissing } from '../../src/forward/settle.js';
 
 // Grants are opaque to settle: a string names each one.
 const held = (...rcpts: string[]) => rcpts.map((rcpt) => ({ rcpt, grant: `g:${rcpt}` }));
@@ -76,6 +76,12 @@ const table: Row[] = [
     commit: [], release: ['g:a@x.net', 'g:b@x.net'], forwarded: [], spool: ['a@x.net', 'b@x.net'], refused: [], whole: null, pmta: 'failed',
   },
   {
+    name: "PowerMTA's reply lost after the final dot: every unit counts as sent, every recipient waits (for accounting), PowerMTA is marked failed",
+    rcpts: ['a@x.net', 'b@x.net'],
+    outcome: { kind: 'unknown', reason: "fate unknown: PowerMTA's reply lost after the final dot (ETIMEDOUT: Timeout)" },
+    commit: ['g:a@x.net', 'g:b@x.net'], release: [], forwarded: [], spool: ['a@x.net', 'b@x.net'], refused: [], whole: null, pmta: 'failed',
+  },
+  {
     name: 'not tried (PowerMTA marked down): every recipient waits, nothing said about PowerMTA',
     rcpts: ['a@x.net'],
     outcome: null,
@@ -103,8 +109,17 @@ describe('settle: PowerMTA answer to commit, release, spool and refuse', () => {
       // Every held unit is settled exactly once.
       assert.equal(s.commit.length + s.release.length, row.rcpts.length);
       if (s.spool.length) assert.ok(s.spoolReason, 'a spooled recipient has a reason');
+      assert.equal(s.fateUnknown, row.outcome?.kind === 'unknown', 'fate unknown');
     });
   }
+
+  it('only our own failures (a stalled upload, our shutdown before or after the dot) spare PowerMTA the blame', () => {
+    assert.equal(localFailure({ kind: 'unknown', reason: 'x', local: true }), true);
+    assert.equal(localFailure({ kind: 'unavailable', reason: 'x', local: true }), true);
+    assert.equal(localFailure({ kind: 'unknown', reason: 'x' }), false);
+    assert.equal(localFailure({ kind: 'unavailable', reason: 'x' }), false);
+    assert.equal(localFailure(null), false);
+  });
 
   it('a refused recipient keeps PowerMTA code and reply text', () => {
     const s = settle(held('b@x.net'), accepted([], [['b@x.net', 550, '550 5.1.1 <b@x.net>: User unknown']]));
