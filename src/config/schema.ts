@@ -315,8 +315,9 @@ export const configSchema = z
         /** A message up to this size is received in memory, a larger one into a temp file; either is fsynced into the spool before a 250 that did not come from PowerMTA. */
         memoryBytes: z.number().int().nonnegative().default(256 * 1024),
         /**
-         * A spooled message a crashed process handed to PowerMTA without hearing the
-         * answer waits this long for PowerMTA's accounting to show it before it is sent again.
+         * A spooled message handed to PowerMTA without its answer heard (a crash, or
+         * the reply lost after the final dot) waits this long for PowerMTA's
+         * accounting to show it before it is sent again.
          */
         unknownFateHoldMs: z.number().int().nonnegative().default(900_000),
       })

@@ -14,6 +14,10 @@ function lifecycleConfig(stateDir: string, pmtaPort: number, extraTenants: unkno
     patch: {
       smtp: { shutdownGraceMs: 600 },
       pmta: { replyTimeoutMs: 10_000, maxConnections: 20 },
+      // The hand-offs given up at shutdown had sent their final dot, so their fate is unknown (rule 1): their units
+      // stay counted and their spooled copies wait this long for accounting before they go again (they used to go at
+      // once, units given back). The simulator drops a message whose client hung up, so accounting never shows them.
+      spool: { unknownFateHoldMs: 1_000 },
     },
   });
 }
@@ -50,6 +54,7 @@ describe('service lifecycle of the daemon process', () => {
       assert.equal(held.n, 0, 'no reservation left');
       const queued = results.filter((r) => r.ok && /Queued/.test(r.response)).length;
       assert.ok(queued > 0, 'the grace time ran out for some, which were spooled');
+      assert.ok(daemon.lines.some((l) => l.event === 'forward.fate_unknown'), 'given up after their final dot: of unknown fate');
 
       sim.configure({ slowMs: 0 });
       daemon = await spawnDaemon(cfgFile, cfg);
