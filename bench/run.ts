@@ -129,9 +129,10 @@ async function measure(table: Table, backend: Backend, agent: AgentProc | null, 
 async function warmUp(port: number, target: Target): Promise<void> {
   // JIT, SQLite page cache, the agent's pool to the backend and its auth
   // cache (scrypt once per TTL) are all cold at first; none of that is what
-  // a sustained rate measures.
-  for (const perConnection of [1, 5]) {
-    const r = await load(port, target, perConnection, 100);
+  // a sustained rate measures. 200 messages were not enough: the first
+  // measured run of each side was still 20-40% slower than the next two.
+  for (const { perConnection, messages } of MODES) {
+    const r = await load(port, target, perConnection, quick ? messages : Math.round(messages / 2));
     // Not part of the results, but a failure here is not hidden either.
     if (r.failed || r.unexpected) process.stderr.write(`  warm-up ${target}: ${r.failed} failed, ${r.unexpected} unexpected: ${r.samples.join('; ')}\n`);
   }
