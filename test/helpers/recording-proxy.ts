@@ -33,23 +33,30 @@ export async function recordingProxy(targetPort: number): Promise<{ port: number
   };
 }
 
-/** The messages a client sent after each DATA, dot-unstuffed, without the final `.` line. */
-export function dataPayloads(clientBytes: Buffer): Buffer[] {
+/** Each transaction a client sent: its MAIL FROM line and the message after DATA, dot-unstuffed, without the final `.` line. */
+export function transactions(clientBytes: Buffer): Array<{ mailFrom: string; data: Buffer }> {
   const text = clientBytes.toString('latin1');
-  const out: Buffer[] = [];
+  const out: Array<{ mailFrom: string; data: Buffer }> = [];
+  let mailFrom = '';
   let i = 0;
   while (i < text.length) {
     const eol = text.indexOf('\r\n', i);
     if (eol < 0) break;
     const line = text.slice(i, eol);
     i = eol + 2;
+    if (/^MAIL FROM:/i.test(line)) mailFrom = line;
     if (line.toUpperCase() !== 'DATA') continue;
     // The data ends at the first CRLF . CRLF (a lone dot on the very first line ends an empty message).
     const end = text.startsWith('.\r\n', i) ? i - 2 : text.indexOf('\r\n.\r\n', i);
     if (end < 0) break;
     const data = text.slice(i, end + 2).replace(/^\.\./, '.').replace(/\r\n\.\./g, '\r\n.');
-    out.push(Buffer.from(data, 'latin1'));
+    out.push({ mailFrom, data: Buffer.from(data, 'latin1') });
     i = end + 5;
   }
   return out;
+}
+
+/** The messages a client sent after each DATA, dot-unstuffed, without the final `.` line. */
+export function dataPayloads(clientBytes: Buffer): Buffer[] {
+  return transactions(clientBytes).map((t) => t.data);
 }

@@ -7,7 +7,7 @@ import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { ManualClock } from '../../src/types.js';
 import { SOS, START, campaignMessage, testConfig, tmpDir, waitFor } from '../helpers/env.js';
 import { rawSmtp } from '../helpers/raw-smtp.js';
-import { recordingProxy } from '../helpers/recording-proxy.js';
+import { recordingProxy, transactions } from '../helpers/recording-proxy.js';
 
 const AUTH = `AUTH PLAIN ${Buffer.from(`\0${SOS.username}\0${SOS.password}`).toString('base64')}`;
 
@@ -35,27 +35,12 @@ describe("MAIL FROM's BODY=8BITMIME and SMTPUTF8 reach PowerMTA", () => {
   });
 
   /** The MAIL FROM line of each transaction the agent sent PowerMTA with this Message-ID in its data. */
-  const mailLinesFor = (messageId: string): string[] => {
-    const out: string[] = [];
-    for (const conn of toPmta.sent()) {
-      const text = conn.toString('latin1');
-      let mail = '';
-      let i = 0;
-      while (i < text.length) {
-        const eol = text.indexOf('\r\n', i);
-        if (eol < 0) break;
-        const line = text.slice(i, eol);
-        i = eol + 2;
-        if (/^MAIL FROM:/i.test(line)) mail = line;
-        if (line.toUpperCase() !== 'DATA') continue;
-        const end = text.indexOf('\r\n.\r\n', i);
-        if (end < 0) break;
-        if (text.slice(i, end).includes(messageId)) out.push(mail);
-        i = end + 5;
-      }
-    }
-    return out;
-  };
+  const mailLinesFor = (messageId: string): string[] =>
+    toPmta
+      .sent()
+      .flatMap((conn) => transactions(conn))
+      .filter((t) => t.data.toString('latin1').includes(messageId))
+      .map((t) => t.mailFrom);
 
   /** One message as MailWizz sends it, with these MAIL FROM parameters; returns the final reply. */
   async function sendWith(params: string, m: { raw: string }): Promise<string> {
