@@ -41,8 +41,11 @@ export interface ForwardRequest {
 export type ForwardOutcome =
   | { kind: 'accepted'; response: string; accepted: string[]; rejected: Array<{ rcpt: string; code: number; response: string }> }
   | { kind: 'refused'; code: number; response: string }
-  /** `local`: the failure was on our side (the client's upload stalled, the journal could not be written), not PowerMTA's. */
-  | { kind: 'unavailable'; reason: string; code?: number; local?: boolean }
+  /**
+   * `local`: the failure was on our side (the client's upload stalled, the journal could not be written), not PowerMTA's.
+   * `everyRcpt`: PowerMTA answered a 4xx to every RCPT TO (about these recipients, not about PowerMTA being able to take mail).
+   */
+  | { kind: 'unavailable'; reason: string; code?: number; local?: boolean; everyRcpt?: boolean }
   /**
    * The final dot went out and PowerMTA's reply never came: it may have the
    * message. `local`: our own abort (shutdown) cut the wait, not PowerMTA.
@@ -303,5 +306,6 @@ function classify(err: Partial<SmtpError> & Error): ForwardOutcome {
   const aboutMessage = err.command === 'MAIL FROM' || err.command === 'RCPT TO' || err.command === 'DATA';
   if (code && code >= 500 && aboutMessage) return { kind: 'refused', code, response: err.response ?? err.message };
   const reason = code ? `PowerMTA answered ${err.response ?? code}` : `PowerMTA unreachable (${err.code ?? 'error'}: ${err.message})`;
+  if (code && err.command === 'RCPT TO') return { kind: 'unavailable', reason, code, everyRcpt: true };
   return code ? { kind: 'unavailable', reason, code } : { kind: 'unavailable', reason };
 }

@@ -258,6 +258,19 @@ describe('Forwarder: what PowerMTA sees, command by command', () => {
     }
   });
 
+  it('a 4xx to every RCPT TO: unavailable with its code, marked as an answer about these recipients (everyRcpt)', async () => {
+    const pmta = await scriptedPmta({ rcpt: () => '451 4.7.1 try again later' });
+    const fwd = new Forwarder(target(pmta.port));
+    try {
+      const out = await fwd.forward(request(), from(MESSAGE));
+      assert.equal(out.kind, 'unavailable');
+      assert.ok(out.kind === 'unavailable' && out.code === 451 && out.everyRcpt === true && /451 4\.7\.1 try again later/.test(out.reason), JSON.stringify(out));
+    } finally {
+      fwd.close();
+      await pmta.close();
+    }
+  });
+
   it('a 4xx after the body: unavailable with its code (the message waits in the spool)', async () => {
     const pmta = await scriptedPmta({ message: () => '451 4.3.0 Queue full' });
     const fwd = new Forwarder(target(pmta.port));
