@@ -23,6 +23,8 @@ export interface SimOptions {
   deferDomains?: string[];
   /** Addresses, or `@domain` for a whole domain: refused at RCPT TO. */
   rejectRcpts?: string[];
+  /** Addresses: answered 451 at RCPT TO (PowerMTA will not take them now). */
+  tempfailRcpts?: string[];
   slowMs?: number;
   deferAll?: boolean;
   keepMessages?: boolean;
@@ -51,7 +53,7 @@ export interface ReceivedMessage {
   receivedAt: Date;
 }
 
-type Behaviour = Pick<SimOptions, 'bounceDomains' | 'complainAddresses' | 'remoteBounceAddresses' | 'deferDomains' | 'rejectRcpts' | 'slowMs' | 'deferAll'>;
+type Behaviour = Pick<SimOptions, 'bounceDomains' | 'complainAddresses' | 'remoteBounceAddresses' | 'deferDomains' | 'rejectRcpts' | 'tempfailRcpts' | 'slowMs' | 'deferAll'>;
 
 export interface Simulator {
   readonly host: string;
@@ -73,6 +75,7 @@ const MAX_MESSAGE_BYTES = 50 * 1024 * 1024;
 interface Rules extends RecordBehaviour {
   rejectAddresses: Set<string>;
   rejectDomains: Set<string>;
+  tempfailAddresses: Set<string>;
   slowMs: number;
   deferAll: boolean;
 }
@@ -100,6 +103,7 @@ class PmtaSimulator implements Simulator {
     remoteBounceAddresses: new Set(),
     rejectAddresses: new Set(),
     rejectDomains: new Set(),
+    tempfailAddresses: new Set(),
     slowMs: 0,
     deferAll: false,
   };
@@ -157,6 +161,7 @@ class PmtaSimulator implements Simulator {
     if (patch.deferDomains) r.deferDomains = domains(patch.deferDomains);
     if (patch.complainAddresses) r.complainAddresses = lower(patch.complainAddresses);
     if (patch.remoteBounceAddresses) r.remoteBounceAddresses = lower(patch.remoteBounceAddresses);
+    if (patch.tempfailRcpts) r.tempfailAddresses = lower(patch.tempfailRcpts);
     if (patch.rejectRcpts) {
       const all = patch.rejectRcpts.map((x) => x.trim().toLowerCase());
       r.rejectAddresses = new Set(all.filter((x) => !x.startsWith('@')));
@@ -228,6 +233,7 @@ class PmtaSimulator implements Simulator {
 
   private checkRcpt(address: string): Error | undefined {
     const addr = address.toLowerCase();
+    if (this.rules.tempfailAddresses.has(addr)) return smtpError(451, `4.7.1 <${address}>: try again later`);
     if (this.rules.rejectAddresses.has(addr) || this.rules.rejectDomains.has(domainOf(addr))) {
       return smtpError(550, `5.1.1 <${address}>: Recipient address rejected: User unknown`);
     }

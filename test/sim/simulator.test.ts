@@ -170,6 +170,17 @@ test('rejectRcpts refuses at RCPT TO with 550 5.1.1', async () => {
   });
 });
 
+test('tempfailRcpts answers 451 4.7.1 at RCPT TO', async () => {
+  await withSim({ tempfailRcpts: ['Later@gmail.com'] }, async (sim) => {
+    const partly = await send(sim.port, FROM, ['later@gmail.com', 'ok@gmail.com'], stamped());
+    assert.deepEqual(partly.rejected, ['later@gmail.com']);
+    assert.deepEqual(sim.received.map((m) => m.rcptTo), [['ok@gmail.com']]);
+    sim.configure({ tempfailRcpts: [] });
+    await send(sim.port, FROM, ['later@gmail.com'], stamped());
+    assert.deepEqual(sim.received.map((m) => m.rcptTo), [['ok@gmail.com'], ['later@gmail.com']]);
+  });
+});
+
 test('deferAll answers 451 4.3.0 at end of DATA; slowMs delays the answer', async () => {
   await withSim({ deferAll: true }, async (sim) => {
     const err = await send(sim.port, FROM, ['a@gmail.com'], stamped()).then(
