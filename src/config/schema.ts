@@ -310,7 +310,7 @@ export const configSchema = z
         maxAgeHours: z.number().positive().default(72),
         dispatchIntervalMs: z.number().int().positive().default(1_000),
         concurrency: z.number().int().positive().default(8),
-        /** After PowerMTA fails, wait this long before the dispatcher tries again. */
+        /** After PowerMTA fails, wait this long before the dispatcher tries again; also the first wait of a spooled message PowerMTA answered but deferred (it doubles per deferral in a row, up to 5 minutes). */
         retryBackoffMs: z.number().int().positive().default(10_000),
         /** A message up to this size is received in memory, a larger one into a temp file; either is fsynced into the spool before a 250 that did not come from PowerMTA. */
         memoryBytes: z.number().int().nonnegative().default(256 * 1024),

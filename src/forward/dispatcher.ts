@@ -46,6 +46,16 @@ export interface DispatcherOptions {
   maxAgeMs: number;
   /** How long a message of unknown fate waits for accounting before it is sent again. */
   unknownFateHoldMs: number;
+  /** The first wait after PowerMTA answered and deferred a spooled message; it doubles per such deferral in a row. */
+  retryBackoffMs: number;
+}
+
+/** The longest a message PowerMTA keeps deferring waits between tries. */
+export const MAX_DEFERRAL_BACKOFF_MS = 300_000;
+
+/** How long a message waits after its `n`th deferral in a row (n >= 1) that PowerMTA answered. */
+export function deferralBackoffMs(baseMs: number, n: number): number {
+  return Math.min(baseMs * 2 ** Math.min(n - 1, 30), MAX_DEFERRAL_BACKOFF_MS);
 }
 
 /**
@@ -61,6 +71,7 @@ export class Dispatcher {
   private rerun = false;
   private turn = 0;
   private stopped = false;
+  private passes = 0;
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -93,6 +104,7 @@ export class Dispatcher {
     this.pass()
       .catch((err) => this.deps.log.error('dispatch.error', { error: err as Error }))
       .finally(() => {
+        this.passes++;
         this.running = false;
         if (this.rerun) {
           this.rerun = false;
@@ -111,6 +123,11 @@ export class Dispatcher {
 
   inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Passes finished since start (tests wait on it instead of on time). */
+  passCount(): number {
+    return this.passes;
   }
 
   private async pass(): Promise<void> {
@@ -159,10 +176,12 @@ export class Dispatcher {
     await Promise.all(workers);
   }
 
-  /** The oldest entry of the tenant that may go now (not in flight, not waiting for accounting). */
+  /** The oldest entry of the tenant that may go now (not in flight, not backing off after a deferral, not waiting for accounting). */
   private async nextEntry(tenantId: number): Promise<SpoolEntry | undefined> {
+    const now = this.deps.clock.now().getTime();
     for (const e of this.deps.spool.queue(tenantId)) {
       if (this.inFlight.has(e)) continue;
+      if (e.meta.nextAttemptAt !== undefined && Date.parse(e.meta.nextAttemptAt) > now) continue;
       if (e.meta.fateUnknownSince === undefined || (await this.settledByAccounting(e))) return e;
     }
     return undefined;
@@ -274,11 +293,22 @@ export class Dispatcher {
       entry.meta.lastError = s.spoolReason;
       // PowerMTA may have it (units counted): it waits for accounting again before another try.
       if (s.fateUnknown) entry.meta.fateUnknownSince = this.deps.clock.now().toISOString();
+      // PowerMTA answered but will not take it now (a VMTA it does not know yet, a 4xx to every RCPT TO):
+      // trying every pass would only hammer it and fill the log. When PowerMTA is unreachable or fails as a
+      // whole, its health pauses whole passes instead, and the mail goes as soon as it is back.
+      const answered = s.pmta.kind === 'answered' || (outcome.kind === 'unavailable' && outcome.everyRcpt === true);
+      if (answered) {
+        const n = (entry.meta.deferrals ?? 0) + 1;
+        entry.meta.deferrals = n;
+        entry.meta.nextAttemptAt = new Date(this.deps.clock.now().getTime() + deferralBackoffMs(this.opts.retryBackoffMs, n)).toISOString();
+      }
       await spool.update(entry);
       done();
-      log.warn('dispatch.deferred', { ...base, reason: s.spoolReason, attempts: entry.meta.attempts });
+      log.warn('dispatch.deferred', { ...base, reason: s.spoolReason, attempts: entry.meta.attempts, ...(answered ? { nextAttemptAt: entry.meta.nextAttemptAt } : {}) });
       return;
     }
+    delete entry.meta.deferrals;
+    delete entry.meta.nextAttemptAt;
     if (s.forwarded.length) {
       log.info('dispatch.forwarded', { ...base, reply: s.response });
       this.deps.metrics?.spoolEvents.inc({ event: 'delivered' });

@@ -28,6 +28,14 @@ export interface SpoolMeta {
    * to show whether PowerMTA has it before it sends it again.
    */
   fateUnknownSince?: string;
+  /**
+   * PowerMTA answered and deferred every recipient (a 4xx, or a VMTA it does
+   * not know yet) this many times in a row; absent in files from before it was
+   * kept, and once PowerMTA takes or refuses the message.
+   */
+  deferrals?: number;
+  /** ISO time before which the dispatcher leaves the message alone after such a deferral. */
+  nextAttemptAt?: string;
 }
 
 export interface SpoolEntry {

@@ -113,5 +113,5 @@ export async function forwardingPart(
 }
 
 function dispatcherOptions(cfg: Config): DispatcherOptions {
-  return { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000, unknownFateHoldMs: cfg.spool.unknownFateHoldMs };
+  return { intervalMs: cfg.spool.dispatchIntervalMs, concurrency: cfg.spool.concurrency, maxAgeMs: cfg.spool.maxAgeHours * 3_600_000, unknownFateHoldMs: cfg.spool.unknownFateHoldMs, retryBackoffMs: cfg.spool.retryBackoffMs };
 }

@@ -113,6 +113,9 @@ describe('settling PowerMTA answers, end to end', () => {
       assert.equal((await h.api('/api/v2/suppression/sos-expat')).body.entries.length, 0, 'no bounce, no suppression');
       await writeFile(conf, renderPmtaConfig(buildPmtaModel(TWO_TENANTS)));
       assert.ok((await h.sim.reload()).ok);
+      // The dispatcher may have tried it before the reload: PowerMTA answered that deferral, so the copy
+      // waits out its backoff on the daemon's clock, which this test holds still unless it moves it.
+      h.clock.advance(300_000);
       await waitFor(() => h.sim.received.some((x) => x.messageId === m.messageId), 10_000, 'delivered after the reload');
       assert.equal(h.sim.received[0]!.vmta, 'sos-expat-45-123-10-1');
       // The simulator records the message before its 250 reaches the agent, which commits only then.
