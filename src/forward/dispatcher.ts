@@ -296,7 +296,7 @@ export class Dispatcher {
       // PowerMTA answered but will not take it now (a VMTA it does not know yet, a 4xx to every RCPT TO):
       // trying every pass would only hammer it and fill the log. When PowerMTA is unreachable or fails as a
       // whole, its health pauses whole passes instead, and the mail goes as soon as it is back.
-      const answered = s.pmta.kind === 'answered' || (outcome.kind === 'unavailable' && outcome.everyRcpt === true);
+      const answered = s.pmta.kind === 'answered';
       if (answered) {
         const n = (entry.meta.deferrals ?? 0) + 1;
         entry.meta.deferrals = n;

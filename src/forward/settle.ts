@@ -93,7 +93,9 @@ export function settle<G>(held: ReadonlyArray<Held<G>>, outcome: ForwardOutcome 
   if (!outcome) return spoolAll(notTried);
   switch (outcome.kind) {
     case 'unavailable':
-      s.pmta = { kind: 'failed', reason: outcome.reason };
+      // A 4xx to every RCPT TO is PowerMTA answering about these recipients: it is up,
+      // and other mail must not be held back as if it were down.
+      s.pmta = outcome.everyRcpt ? { kind: 'answered' } : { kind: 'failed', reason: outcome.reason };
       return spoolAll(outcome.reason);
     case 'unknown':
       // Rule 1: a unit whose fate is unknown counts as sent.

@@ -39,6 +39,10 @@ describe('the dispatcher backs off a message PowerMTA answered but deferred', ()
     const a = campaignMessage({ to: 'later@example.net' });
     const r = await send(h.port, { to: 'later@example.net', raw: a.raw });
     assert.ok(r.ok && /Queued .*451/.test(r.response), JSON.stringify(r));
+    // A 4xx about these recipients is not PowerMTA failing: the next message still goes on the fast path.
+    const c = campaignMessage({ to: 'other@example.net' });
+    const rc = await send(h.port, { to: 'other@example.net', raw: c.raw });
+    assert.ok(rc.ok && !/Queued/.test(rc.response), JSON.stringify(rc));
     await waitFor(() => deferredLines(a.messageId).length === 1, 10_000, 'the dispatcher tried it once');
     assert.equal(metaOnDisk(a.messageId).deferrals, 1);
     assert.equal(msUntilNext(a.messageId), 200, 'spool.retryBackoffMs after the first deferral');

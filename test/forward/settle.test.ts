@@ -76,6 +76,12 @@ const table: Row[] = [
     commit: [], release: ['g:a@x.net', 'g:b@x.net'], forwarded: [], spool: ['a@x.net', 'b@x.net'], refused: [], whole: null, pmta: 'failed',
   },
   {
+    name: 'a 4xx to every RCPT TO: every recipient waits, but PowerMTA answered (it is not marked failed, other mail is not held back)',
+    rcpts: ['a@x.net', 'b@x.net'],
+    outcome: { kind: 'unavailable', reason: 'PowerMTA answered 451 4.7.1 try later', code: 451, everyRcpt: true },
+    commit: [], release: ['g:a@x.net', 'g:b@x.net'], forwarded: [], spool: ['a@x.net', 'b@x.net'], refused: [], whole: null, pmta: 'answered',
+  },
+  {
     name: "PowerMTA's reply lost after the final dot: every unit counts as sent, every recipient waits (for accounting), PowerMTA is marked failed",
     rcpts: ['a@x.net', 'b@x.net'],
     outcome: { kind: 'unknown', reason: "fate unknown: PowerMTA's reply lost after the final dot (ETIMEDOUT: Timeout)" },
